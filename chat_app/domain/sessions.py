@@ -1,0 +1,237 @@
+"""Sessions: 256-bit bearer tokens of which only the SHA-256 is stored.
+
+A session lives 7 days and slides: used more than a day after it was last
+extended, its expiry moves to 7 days from that use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from chat_app.clock import utcnow
+from chat_app.config import settings
+from chat_app.domain.errors import NotAuthenticated, NotFound
+from chat_app.models import AuthSession, SignInTicket, User
+
+# Writing last_used_at on every websocket event would turn reads into writes.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A valid session and its user."""
+
+    auth_session: AuthSession
+    user: User
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest under which a token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """Return a fresh random 256-bit token, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def create_session(
+    *,
+    session: Session,
+    user_id: int,
+    user_agent: str = "",
+    ip_address: str = "",
+    now: datetime | None = None,
+) -> tuple[AuthSession, str]:
+    """Start a session for a user.
+
+    Returns:
+        The stored session and the raw token, which is never stored.
+    """
+    now = now or utcnow()
+    token = new_token()
+    auth_session = AuthSession(
+        user_id=user_id,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + settings.session_ttl,
+        last_used_at=now,
+        user_agent=(user_agent or "")[:512],
+        ip_address=(ip_address or "")[:64],
+    )
+    session.add(auth_session)
+    session.commit()
+    session.refresh(auth_session)
+    return auth_session, token
+
+
+def authenticate(
+    *, session: Session, token: str | None, now: datetime | None = None
+) -> Authenticated | None:
+    """Find the live session for a raw token, sliding its expiry when due.
+
+    Args:
+        session: The database session.
+        token: The raw token from a cookie or an Authorization header.
+        now: The current time (tests pass their own).
+
+    Returns:
+        The session and its user, or None if the token is unknown, revoked or expired.
+    """
+    if not token:
+        return None
+    now = now or utcnow()
+    row = session.exec(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    auth_session, user = row
+    if auth_session.expires_at <= now:
+        session.delete(auth_session)
+        session.commit()
+        return None
+    changed = False
+    extended_at = auth_session.expires_at - settings.session_ttl
+    if now - extended_at >= settings.session_refresh_after:
+        auth_session.expires_at = now + settings.session_ttl
+        changed = True
+    if now - auth_session.last_used_at >= _LAST_USED_RESOLUTION:
+        auth_session.last_used_at = now
+        changed = True
+    if changed:
+        session.add(auth_session)
+        session.commit()
+    return Authenticated(auth_session=auth_session, user=user)
+
+
+def require_user(*, session: Session, token: str | None) -> Authenticated:
+    """Like `authenticate`, but raise when there is no live session.
+
+    Raises:
+        NotAuthenticated: If the token is missing, unknown, revoked or expired.
+    """
+    authenticated = authenticate(session=session, token=token)
+    if authenticated is None:
+        raise NotAuthenticated("Unauthorized")
+    return authenticated
+
+
+def list_sessions(
+    *, session: Session, user_id: int, now: datetime | None = None
+) -> list[AuthSession]:
+    """Return a user's unexpired sessions, most recently used first."""
+    now = now or utcnow()
+    return list(
+        session.exec(
+            select(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.expires_at > now)
+            .order_by(AuthSession.last_used_at.desc(), AuthSession.id.desc())
+        )
+    )
+
+
+def revoke_session(*, session: Session, user_id: int, session_id: int) -> int:
+    """Revoke one of the user's own sessions.
+
+    Returns:
+        The revoked session's id.
+
+    Raises:
+        NotFound: If the user has no session with that id.
+    """
+    auth_session = session.get(AuthSession, session_id)
+    if auth_session is None or auth_session.user_id != user_id:
+        raise NotFound("Session not found", code="SESSION_NOT_FOUND")
+    session.delete(auth_session)
+    session.commit()
+    return session_id
+
+
+def revoke_other_sessions(
+    *, session: Session, user_id: int, keep_session_id: int | None
+) -> list[int]:
+    """Revoke all of a user's sessions except one (or all, with None).
+
+    Returns:
+        The ids of the revoked sessions.
+    """
+    query = select(AuthSession.id).where(AuthSession.user_id == user_id)
+    if keep_session_id is not None:
+        query = query.where(AuthSession.id != keep_session_id)
+    revoked = list(session.exec(query))
+    if revoked:
+        session.exec(delete(AuthSession).where(AuthSession.id.in_(revoked)))
+        session.commit()
+    return revoked
+
+
+def revoke_token(*, session: Session, token: str | None) -> AuthSession | None:
+    """Revoke the session a raw token belongs to, if any (signing out).
+
+    Returns:
+        The revoked session, or None if the token matched nothing.
+    """
+    if not token:
+        return None
+    auth_session = session.exec(
+        select(AuthSession).where(AuthSession.token_hash == hash_token(token))
+    ).first()
+    if auth_session is not None:
+        session.delete(auth_session)
+        session.commit()
+    return auth_session
+
+
+def issue_sign_in_ticket(*, session: Session, user_id: int) -> str:
+    """Issue a single-use ticket that `redeem_sign_in_ticket` turns into a session.
+
+    Returns:
+        The raw ticket (only its hash is stored).
+    """
+    now = utcnow()
+    session.exec(delete(SignInTicket).where(SignInTicket.expires_at <= now))
+    ticket = new_token()
+    session.add(
+        SignInTicket(
+            ticket_hash=hash_token(ticket),
+            user_id=user_id,
+            expires_at=now + settings.sign_in_ticket_ttl,
+        )
+    )
+    session.commit()
+    return ticket
+
+
+def redeem_sign_in_ticket(
+    *, session: Session, ticket: str, user_agent: str = "", ip_address: str = ""
+) -> tuple[AuthSession, str]:
+    """Spend a ticket once and start the session it stands for.
+
+    Returns:
+        The new session and its raw token.
+
+    Raises:
+        NotAuthenticated: If the ticket is unknown, spent or expired.
+    """
+    row = session.exec(
+        select(SignInTicket).where(SignInTicket.ticket_hash == hash_token(ticket or ""))
+    ).first()
+    if row is None:
+        raise NotAuthenticated("Sign-in link expired, please sign in again")
+    # The rowcount makes the ticket single-use even when two requests race.
+    spent = session.exec(delete(SignInTicket).where(SignInTicket.id == row.id))
+    session.commit()
+    if spent.rowcount != 1 or row.expires_at <= utcnow():
+        raise NotAuthenticated("Sign-in link expired, please sign in again")
+    return create_session(
+        session=session, user_id=row.user_id, user_agent=user_agent, ip_address=ip_address
+    )
