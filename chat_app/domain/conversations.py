@@ -1,0 +1,454 @@
+"""Conversations and messages. Every read and write checks membership first.
+
+A conversation the caller is not a member of raises the same `NotFound` as one
+that does not exist, so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from chat_app.clock import utcnow
+from chat_app.domain.accounts import normalize_email
+from chat_app.domain.errors import Conflict, InvalidInput, NotFound
+from chat_app.models import Conversation, ConversationMember, Message, User
+
+MESSAGE_MAX_LENGTH = 10_000
+PAGE_SIZE = 50
+PAGE_SIZE_MAX = 200
+PREVIEW_LENGTH = 120
+MAX_MEMBERS = 50
+_CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Member:
+    """A member as others see them."""
+
+    id: int
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageView:
+    """A stored message with its sender's name."""
+
+    id: int
+    conversation_id: int
+    sender_id: int
+    sender_name: str
+    body: str
+    client_message_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationSummary:
+    """One row of a user's conversation list."""
+
+    id: int
+    title: str
+    is_group: bool
+    members: list[Member]
+    last_message_id: int
+    last_message_preview: str
+    last_message_sender_id: int | None
+    last_activity_at: datetime
+    unread_count: int
+    last_read_message_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendResult:
+    """The outcome of `send_message`."""
+
+    message: MessageView
+    created: bool
+    member_ids: list[int]
+
+
+def _not_found() -> NotFound:
+    return NotFound("Conversation not found", code="CONVERSATION_NOT_FOUND")
+
+
+def _membership(
+    *, session: Session, user_id: int, conversation_id: int
+) -> ConversationMember:
+    member = session.get(ConversationMember, (conversation_id, user_id))
+    if member is None:
+        raise _not_found()
+    return member
+
+
+def member_ids(*, session: Session, conversation_id: int) -> list[int]:
+    """Return the ids of a conversation's members."""
+    return list(
+        session.exec(
+            select(ConversationMember.user_id).where(
+                ConversationMember.conversation_id == conversation_id
+            )
+        )
+    )
+
+
+def start_conversation(
+    *, session: Session, creator_id: int, emails: list[str]
+) -> tuple[int, bool]:
+    """Start a conversation with the people behind `emails`, or reopen the 1:1.
+
+    Args:
+        session: The database session.
+        creator_id: The signed-in user.
+        emails: One address for a 1:1, several for a group.
+
+    Returns:
+        (conversation id, True if it was created now).
+
+    Raises:
+        InvalidInput: No address, a malformed one, only one's own, or too many.
+        NotFound: An address without an account ("No user with that email").
+    """
+    creator = session.get(User, creator_id)
+    if creator is None:
+        raise _not_found()
+    wanted = []
+    for raw in emails or []:
+        email = normalize_email(raw)
+        if email not in wanted:
+            wanted.append(email)
+    others = [email for email in wanted if email != creator.email]
+    if not wanted:
+        raise InvalidInput("Enter at least one email address", code="INVALID_EMAIL", field="emails")
+    if not others:
+        raise InvalidInput(
+            "You can't start a conversation with yourself", code="OWN_EMAIL", field="emails"
+        )
+    if len(others) + 1 > MAX_MEMBERS:
+        raise InvalidInput(
+            f"A conversation can have at most {MAX_MEMBERS} members", field="emails"
+        )
+    users = list(session.exec(select(User).where(col(User.email).in_(others))))
+    found = {user.email for user in users}
+    missing = [email for email in others if email not in found]
+    if missing:
+        raise NotFound(
+            f"No user with that email: {', '.join(missing)}", code="USER_NOT_FOUND"
+        )
+    member_ids_ = sorted({creator_id, *(user.id for user in users)})
+    direct_key = f"{member_ids_[0]}:{member_ids_[1]}" if len(member_ids_) == 2 else None
+    if direct_key is not None:
+        existing = _direct_conversation_id(session=session, direct_key=direct_key)
+        if existing is not None:
+            return existing, False
+    now = utcnow()
+    conversation = Conversation(
+        direct_key=direct_key, created_by_id=creator_id, created_at=now, last_activity_at=now
+    )
+    session.add(conversation)
+    try:
+        session.flush()
+    except IntegrityError:  # the same 1:1 was created concurrently
+        session.rollback()
+        existing = _direct_conversation_id(session=session, direct_key=direct_key or "")
+        if existing is None:
+            raise
+        return existing, False
+    for user_id in member_ids_:
+        session.add(
+            ConversationMember(
+                conversation_id=conversation.id, user_id=user_id, joined_at=now
+            )
+        )
+    session.commit()
+    return conversation.id, True
+
+
+def _direct_conversation_id(*, session: Session, direct_key: str) -> int | None:
+    return session.exec(
+        select(Conversation.id).where(Conversation.direct_key == direct_key)
+    ).first()
+
+
+def list_conversations(
+    *, session: Session, user_id: int, conversation_ids: list[int] | None = None
+) -> list[ConversationSummary]:
+    """Return the user's conversations, most recent activity first.
+
+    Four queries whatever the number of conversations.
+
+    Args:
+        session: The database session.
+        user_id: The signed-in user.
+        conversation_ids: Only these (still only where the user is a member).
+    """
+    query = (
+        select(Conversation, ConversationMember.last_read_message_id)
+        .join(ConversationMember, ConversationMember.conversation_id == Conversation.id)
+        .where(ConversationMember.user_id == user_id)
+    )
+    if conversation_ids is not None:
+        query = query.where(col(Conversation.id).in_(conversation_ids))
+    rows = list(session.exec(query))
+    if not rows:
+        return []
+    ids = [conversation.id for conversation, _ in rows]
+    members: dict[int, list[Member]] = {}
+    for conversation_id, user in session.exec(
+        select(ConversationMember.conversation_id, User)
+        .join(User, User.id == ConversationMember.user_id)
+        .where(col(ConversationMember.conversation_id).in_(ids))
+        .order_by(User.name, User.id)
+    ):
+        members.setdefault(conversation_id, []).append(
+            Member(id=user.id, name=user.name, email=user.email)
+        )
+    last_ids = [c.last_message_id for c, _ in rows if c.last_message_id]
+    last_messages = {
+        message.id: message
+        for message in session.exec(select(Message).where(col(Message.id).in_(last_ids)))
+    } if last_ids else {}
+    unread = dict(
+        session.exec(
+            select(Message.conversation_id, func.count())
+            .join(
+                ConversationMember,
+                (ConversationMember.conversation_id == Message.conversation_id)
+                & (ConversationMember.user_id == user_id),
+            )
+            .where(
+                col(Message.conversation_id).in_(ids),
+                Message.id > ConversationMember.last_read_message_id,
+                Message.sender_id != user_id,
+                col(Message.deleted_at).is_(None),
+            )
+            .group_by(Message.conversation_id)
+        ).all()
+    )
+    summaries = []
+    for conversation, last_read in rows:
+        everyone = members.get(conversation.id, [])
+        others = [member for member in everyone if member.id != user_id]
+        last = last_messages.get(conversation.last_message_id or 0)
+        summaries.append(
+            ConversationSummary(
+                id=conversation.id,
+                title=", ".join(member.name for member in others) or "Just you",
+                is_group=conversation.direct_key is None,
+                members=everyone,
+                last_message_id=conversation.last_message_id or 0,
+                last_message_preview=_preview(last.body) if last else "",
+                last_message_sender_id=last.sender_id if last else None,
+                last_activity_at=conversation.last_activity_at,
+                unread_count=unread.get(conversation.id, 0),
+                last_read_message_id=last_read,
+            )
+        )
+    summaries.sort(key=lambda s: (s.last_activity_at, s.id), reverse=True)
+    return summaries
+
+
+def _preview(body: str) -> str:
+    flat = " ".join(body.split())
+    return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+def get_conversation(
+    *, session: Session, user_id: int, conversation_id: int
+) -> ConversationSummary:
+    """Return one of the user's conversations.
+
+    Raises:
+        NotFound: If it does not exist or the user is not a member.
+    """
+    found = list_conversations(
+        session=session, user_id=user_id, conversation_ids=[conversation_id]
+    )
+    if not found:
+        raise _not_found()
+    return found[0]
+
+
+def list_messages(
+    *,
+    session: Session,
+    user_id: int,
+    conversation_id: int,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> list[MessageView]:
+    """Return a page of messages in ascending id order (keyset paging, never OFFSET).
+
+    Args:
+        session: The database session.
+        user_id: The signed-in user; must be a member.
+        conversation_id: The conversation.
+        before: Only messages with a smaller id: the page just older than this.
+        after: Only messages with a larger id (catching up), oldest first.
+        limit: At most this many (1 to 200).
+
+    Raises:
+        NotFound: If the user is not a member.
+        InvalidInput: If `limit` is out of range.
+    """
+    if not 1 <= limit <= PAGE_SIZE_MAX:
+        raise InvalidInput(f"limit must be between 1 and {PAGE_SIZE_MAX}", field="limit")
+    _membership(session=session, user_id=user_id, conversation_id=conversation_id)
+    query = (
+        select(Message, User.name)
+        .join(User, User.id == Message.sender_id)
+        .where(Message.conversation_id == conversation_id)
+    )
+    if before is not None:
+        query = query.where(Message.id < before)
+    if after is not None:
+        rows = session.exec(
+            query.where(Message.id > after).order_by(col(Message.id).asc()).limit(limit)
+        ).all()
+    else:
+        rows = session.exec(query.order_by(col(Message.id).desc()).limit(limit)).all()
+        rows = list(reversed(rows))
+    return [_view(message, name) for message, name in rows]
+
+
+def _view(message: Message, sender_name: str) -> MessageView:
+    return MessageView(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        sender_id=message.sender_id,
+        sender_name=sender_name,
+        body=message.body,
+        client_message_id=message.client_message_id,
+        created_at=message.created_at,
+    )
+
+
+def validate_message_body(body: str) -> str:
+    """Return the body to store (outer whitespace trimmed).
+
+    Raises:
+        InvalidInput: If it is empty or longer than 10,000 characters.
+    """
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("A message can't be empty", code="EMPTY_MESSAGE", field="content")
+    if len(body) > MESSAGE_MAX_LENGTH:
+        raise InvalidInput(
+            f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters "
+            f"(this one has {len(body):,})",
+            code="MESSAGE_TOO_LONG",
+            field="content",
+        )
+    return body
+
+
+def send_message(
+    *,
+    session: Session,
+    user_id: int,
+    conversation_id: int,
+    body: str,
+    client_message_id: str,
+) -> SendResult:
+    """Store a message once per (sender, client_message_id), however often it is retried.
+
+    Also marks the conversation read up to it for the sender.
+
+    Raises:
+        InvalidInput: Empty or too long body, or a malformed client id.
+        NotFound: If the user is not a member.
+        Conflict: If the client id was already used in another conversation.
+    """
+    body = validate_message_body(body)
+    if not _CLIENT_MESSAGE_ID.match(client_message_id or ""):
+        raise InvalidInput(
+            "client_message_id must be 1 to 64 letters, digits, '-' or '_'",
+            field="client_message_id",
+        )
+    member = _membership(session=session, user_id=user_id, conversation_id=conversation_id)
+    existing = _by_client_id(session=session, user_id=user_id, client_message_id=client_message_id)
+    if existing is None:
+        now = utcnow()
+        message = Message(
+            conversation_id=conversation_id,
+            sender_id=user_id,
+            body=body,
+            client_message_id=client_message_id,
+            created_at=now,
+        )
+        session.add(message)
+        try:
+            session.flush()
+        except IntegrityError:  # the same send raced itself
+            session.rollback()
+            existing = _by_client_id(
+                session=session, user_id=user_id, client_message_id=client_message_id
+            )
+            if existing is None:
+                raise
+        else:
+            # Concurrent sends may commit out of id order: only ever move forward.
+            last_id = func.coalesce(Conversation.last_message_id, 0)
+            session.exec(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(
+                    last_message_id=case((last_id < message.id, message.id), else_=last_id),
+                    last_activity_at=now,
+                )
+            )
+            member.last_read_message_id = max(member.last_read_message_id, message.id)
+            session.add(member)
+            session.commit()
+            sender_name = session.get(User, user_id).name
+            return SendResult(
+                message=_view(message, sender_name),
+                created=True,
+                member_ids=member_ids(session=session, conversation_id=conversation_id),
+            )
+    if existing.conversation_id != conversation_id:
+        raise Conflict(
+            "client_message_id was already used for another conversation",
+            code="DUPLICATE_CLIENT_MESSAGE_ID",
+        )
+    return SendResult(
+        message=_view(existing, session.get(User, user_id).name),
+        created=False,
+        member_ids=member_ids(session=session, conversation_id=conversation_id),
+    )
+
+
+def _by_client_id(*, session: Session, user_id: int, client_message_id: str) -> Message | None:
+    return session.exec(
+        select(Message).where(
+            Message.sender_id == user_id, Message.client_message_id == client_message_id
+        )
+    ).first()
+
+
+def mark_read(
+    *, session: Session, user_id: int, conversation_id: int, up_to_message_id: int | None = None
+) -> int:
+    """Move the user's read position forward (never back), to the newest message by default.
+
+    Returns:
+        The read position after the call.
+
+    Raises:
+        NotFound: If the user is not a member.
+    """
+    member = _membership(session=session, user_id=user_id, conversation_id=conversation_id)
+    newest = session.get(Conversation, conversation_id).last_message_id or 0
+    target = newest if up_to_message_id is None else min(up_to_message_id, newest)
+    if target > member.last_read_message_id:
+        member.last_read_message_id = target
+        session.add(member)
+        session.commit()
+    return member.last_read_message_id
