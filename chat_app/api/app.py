@@ -1,0 +1,21 @@
+"""The HTTP API as one FastAPI app, which Reflex mounts itself inside."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chat_app.api import auth
+from chat_app.api.common import install_error_handlers
+
+
+def create_api() -> FastAPI:
+    """Build the API: `/api/auth/*`, JSON errors, OpenAPI at `/api/openapi.json`."""
+    api = FastAPI(
+        title="chat_app API",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    install_error_handlers(api)
+    api.include_router(auth.router)
+    return api

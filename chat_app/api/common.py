@@ -1,0 +1,186 @@
+"""What every HTTP route shares: JSON errors, who is calling, cookies, CSRF origins."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from reflex.config import get_config
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chat_app.config import settings
+from chat_app.db import run_in_session
+from chat_app.domain import sessions
+from chat_app.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    Throttled,
+)
+from chat_app.domain.sessions import Authenticated
+
+_STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
+    (Throttled, 429),
+    (NotAuthenticated, 401),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 400),
+]
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class ApiError(Exception):
+    """An HTTP error with a JSON body `{"code", "message"}`."""
+
+    def __init__(self, status: int, code: str, message: str):
+        """Create the error."""
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    """Build the JSON error every route answers with."""
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every failure a JSON `{"code", "message"}` with a fitting status, never a 500 page."""
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS_BY_ERROR if isinstance(error, cls)), 400)
+        headers = None
+        if isinstance(error, Throttled):
+            headers = {"Retry-After": str(error.retry_after), "X-Retry-After": str(error.retry_after)}
+        return error_response(status, error.code, error.message, headers)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(part) for part in item.get("loc", ()))
+            problems.append(f"[{where}] {item.get('msg', 'Invalid input')}")
+        return error_response(400, "VALIDATION_ERROR", "; ".join(problems) or "Invalid input")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "ERROR")
+        return error_response(error.status_code, code, str(error.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, _error: Exception) -> JSONResponse:
+        return error_response(500, "INTERNAL_SERVER_ERROR", "Something went wrong")
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def trusted_origins(request: Request) -> set[str]:
+    """The origins allowed to make cookie-authenticated writes and to be redirected to.
+
+    The app's own origin, Reflex's `deploy_url` (the page's origin under
+    `reflex run`), and any listed in `CHAT_APP_TRUSTED_ORIGINS` (comma-separated).
+    """
+    origins = {f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"}
+    if deploy := _origin_of(get_config().deploy_url or ""):
+        origins.add(deploy)
+    for extra in os.environ.get("CHAT_APP_TRUSTED_ORIGINS", "").split(","):
+        if extra := _origin_of(extra.strip()):
+            origins.add(extra)
+    return origins
+
+
+def check_origin(request: Request, *, cookie_used: bool) -> None:
+    """Refuse a cross-site write (CSRF): an untrusted Origin, or none with a cookie.
+
+    Raises:
+        ApiError: 403 MISSING_OR_NULL_ORIGIN or INVALID_ORIGIN.
+    """
+    if request.method in _SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        if cookie_used:
+            raise ApiError(403, "MISSING_OR_NULL_ORIGIN", "Missing or null Origin")
+        return
+    if origin not in trusted_origins(request):
+        raise ApiError(403, "INVALID_ORIGIN", "Invalid origin")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The raw session token a request presented, and how."""
+
+    token: str | None
+    from_cookie: bool
+
+
+def request_credentials(request: Request) -> Credentials:
+    """Read `Authorization: Bearer …` (scripts) or else the session cookie (browsers)."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return Credentials(token=value.strip(), from_cookie=False)
+    token = request.cookies.get(settings.session_cookie_name)
+    return Credentials(token=token or None, from_cookie=bool(token))
+
+
+async def optional_auth(request: Request) -> Authenticated | None:
+    """Resolve the caller's session (None if absent or dead), enforcing CSRF on writes."""
+    credentials = request_credentials(request)
+    check_origin(request, cookie_used=credentials.from_cookie)
+    if credentials.token is None:
+        return None
+    return await run_in_session(sessions.authenticate, token=credentials.token)
+
+
+async def require_auth(
+    authenticated: Authenticated | None = Depends(optional_auth),
+) -> Authenticated:
+    """Like `optional_auth`, but answer 401 UNAUTHORIZED without a live session."""
+    if authenticated is None:
+        raise ApiError(401, "UNAUTHORIZED", "Unauthorized")
+    return authenticated
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """Give the browser its session: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=int(settings.session_ttl.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    """Tell the browser to forget its session cookie."""
+    response.set_cookie(
+        settings.session_cookie_name,
+        "",
+        max_age=0,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def client_ip(request: Request) -> str:
+    """The peer address (Reflex's `trusted_proxy_hops` logic is not applied here)."""
+    return request.client.host if request.client else ""

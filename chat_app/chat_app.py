@@ -1,0 +1,44 @@
+"""The Reflex app: pages, their load handlers, and the HTTP API mounted beside them."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chat_app.api.app import create_api
+from chat_app.pages.account import account_page
+from chat_app.pages.auth import sign_in_page, sign_up_page
+from chat_app.pages.home import home_page
+from chat_app.pages.messages import messages_page
+from chat_app.realtime import push
+from chat_app.states.account import AccountState
+from chat_app.states.auth import AuthFormState
+from chat_app.states.session import SessionState
+
+app = rx.App(api_transformer=create_api())
+push.bind_app(app)
+
+app.add_page(home_page, route="/", title="chat_app", on_load=SessionState.load_user)
+app.add_page(
+    sign_up_page,
+    route="/sign-up",
+    title="Sign up · chat_app",
+    on_load=[AuthFormState.clear_errors, SessionState.leave_if_signed_in],
+)
+app.add_page(
+    sign_in_page,
+    route="/sign-in",
+    title="Sign in · chat_app",
+    on_load=[AuthFormState.clear_errors, SessionState.leave_if_signed_in],
+)
+app.add_page(
+    messages_page,
+    route="/messages",
+    title="Messages · chat_app",
+    on_load=SessionState.require_sign_in,
+)
+app.add_page(
+    account_page,
+    route="/account",
+    title="Account · chat_app",
+    on_load=[SessionState.require_sign_in, AccountState.load],
+)

@@ -1,0 +1,93 @@
+"""Which browser tabs each signed-in user has open (Reflex client tokens).
+
+In memory for a single worker; in Redis when `REFLEX_REDIS_URL` is set, so
+every worker sees every tab. Stale entries are pruned by the push layer when it
+finds a token disconnected.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Protocol
+
+from chat_app.config import settings
+
+_TTL_SECONDS = 7 * 24 * 3600
+
+
+class TabRegistry(Protocol):
+    """The user id -> client tokens map."""
+
+    async def add(self, user_id: int, token: str) -> None:
+        """Record that `token` is a tab of `user_id`."""
+
+    async def remove(self, user_id: int, token: str) -> None:
+        """Forget the tab `token` of `user_id`."""
+
+    async def tokens(self, user_ids: list[int]) -> dict[int, set[str]]:
+        """Return the recorded tabs of each user."""
+
+
+class MemoryTabRegistry:
+    """Tabs of a single-worker app, in this process."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._tabs: defaultdict[int, set[str]] = defaultdict(set)
+
+    async def add(self, user_id: int, token: str) -> None:
+        """Record that `token` is a tab of `user_id`."""
+        self._tabs[user_id].add(token)
+
+    async def remove(self, user_id: int, token: str) -> None:
+        """Forget the tab `token` of `user_id`."""
+        self._tabs[user_id].discard(token)
+
+    async def tokens(self, user_ids: list[int]) -> dict[int, set[str]]:
+        """Return the recorded tabs of each user."""
+        return {user_id: set(self._tabs.get(user_id, ())) for user_id in user_ids}
+
+
+class RedisTabRegistry:
+    """Tabs of every worker, in a Redis set per user."""
+
+    def __init__(self, url: str) -> None:
+        """Connect lazily to the Redis at `url`."""
+        import redis.asyncio
+
+        self._redis = redis.asyncio.from_url(url)
+
+    @staticmethod
+    def _key(user_id: int) -> str:
+        return f"chat_app:tabs:{user_id}"
+
+    async def add(self, user_id: int, token: str) -> None:
+        """Record that `token` is a tab of `user_id`."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(self._key(user_id), token)
+            pipe.expire(self._key(user_id), _TTL_SECONDS)
+            await pipe.execute()
+
+    async def remove(self, user_id: int, token: str) -> None:
+        """Forget the tab `token` of `user_id`."""
+        await self._redis.srem(self._key(user_id), token)
+
+    async def tokens(self, user_ids: list[int]) -> dict[int, set[str]]:
+        """Return the recorded tabs of each user."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.smembers(self._key(user_id))
+            results = await pipe.execute()
+        return {
+            user_id: {token.decode() for token in members}
+            for user_id, members in zip(user_ids, results, strict=True)
+        }
+
+
+def _create_registry() -> TabRegistry:
+    if settings.redis_url:
+        return RedisTabRegistry(settings.redis_url)
+    return MemoryTabRegistry()
+
+
+tab_registry: TabRegistry = _create_registry()
