@@ -8,14 +8,18 @@ from chat_app.api.app import create_api
 from chat_app.pages.account import account_page
 from chat_app.pages.auth import sign_in_page, sign_up_page
 from chat_app.pages.home import home_page
-from chat_app.pages.messages import messages_page
+from chat_app.pages.messages import messages_page, thread_page
 from chat_app.realtime import push
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
+from chat_app.states.inbox import InboxState
 from chat_app.states.session import SessionState
+from chat_app.states.subscriptions import subscribe_states
+from chat_app.states.thread import ThreadState
 
 app = rx.App(api_transformer=create_api())
 push.bind_app(app)
+subscribe_states()
 
 app.add_page(home_page, route="/", title="chat_app", on_load=SessionState.load_user)
 app.add_page(
@@ -34,7 +38,13 @@ app.add_page(
     messages_page,
     route="/messages",
     title="Messages · chat_app",
-    on_load=SessionState.require_sign_in,
+    on_load=[SessionState.require_sign_in, ThreadState.close, InboxState.load],
+)
+app.add_page(
+    thread_page,
+    route="/messages/[conversation_id]",
+    title="Messages · chat_app",
+    on_load=[SessionState.require_sign_in, InboxState.load, ThreadState.open],
 )
 app.add_page(
     account_page,

@@ -433,13 +433,23 @@ def _by_client_id(*, session: Session, user_id: int, client_message_id: str) -> 
     ).first()
 
 
+def conversation_member_ids(*, session: Session, user_id: int, conversation_id: int) -> list[int]:
+    """Return the members of a conversation the user belongs to.
+
+    Raises:
+        NotFound: If the user is not a member.
+    """
+    _membership(session=session, user_id=user_id, conversation_id=conversation_id)
+    return member_ids(session=session, conversation_id=conversation_id)
+
+
 def mark_read(
     *, session: Session, user_id: int, conversation_id: int, up_to_message_id: int | None = None
-) -> int:
+) -> tuple[int, bool]:
     """Move the user's read position forward (never back), to the newest message by default.
 
     Returns:
-        The read position after the call.
+        The read position after the call, and whether it moved.
 
     Raises:
         NotFound: If the user is not a member.
@@ -447,8 +457,9 @@ def mark_read(
     member = _membership(session=session, user_id=user_id, conversation_id=conversation_id)
     newest = session.get(Conversation, conversation_id).last_message_id or 0
     target = newest if up_to_message_id is None else min(up_to_message_id, newest)
-    if target > member.last_read_message_id:
-        member.last_read_message_id = target
-        session.add(member)
-        session.commit()
-    return member.last_read_message_id
+    if target <= member.last_read_message_id:
+        return member.last_read_message_id, False
+    member.last_read_message_id = target
+    session.add(member)
+    session.commit()
+    return target, True

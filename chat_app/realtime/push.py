@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,6 @@ from reflex_base.event import Event
 from chat_app.realtime.tabs import tab_registry
 
 logger = logging.getLogger(__name__)
-
-Receiver = Callable[[Any, Any], Awaitable[Any]]
-
 
 @dataclass(frozen=True)
 class _Subscription:
@@ -80,7 +77,23 @@ def publish(
     Returns:
         The delivery task (tests and shutdown may await it).
     """
-    task = asyncio.create_task(_deliver(sorted(set(user_ids)), topic, payload, skip_token))
+    return _spawn(_deliver(sorted(set(user_ids)), topic, payload, skip_token))
+
+
+def publish_later(
+    delay: float, user_ids: Iterable[int], topic: str, payload: Any = None
+) -> asyncio.Task:
+    """Like `publish`, after `delay` seconds (for things that expire on screen)."""
+
+    async def later() -> None:
+        await asyncio.sleep(delay)
+        await _deliver(sorted(set(user_ids)), topic, payload, None)
+
+    return _spawn(later())
+
+
+def _spawn(delivery: Awaitable[None]) -> asyncio.Task:
+    task = asyncio.ensure_future(delivery)
     _pending.add(task)
     task.add_done_callback(_pending.discard)
     return task

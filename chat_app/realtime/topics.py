@@ -8,3 +8,6 @@ CONVERSATION_CHANGED = "conversation_changed"
 
 TYPING = "typing"
 """Someone is typing in a conversation (never stored)."""
+
+TYPING_EXPIRED = "typing_expired"
+"""Time to drop "is typing" lines that were not renewed."""

@@ -131,5 +131,3 @@ class SessionState(rx.State):
             return full_page_load(SIGN_IN_PATH)
         return None
 
-
-push.subscribe(topics.SESSIONS_CHANGED, SessionState, "_on_sessions_changed")

@@ -1,0 +1,205 @@
+"""The open conversation: header, messages (newest at the bottom) and the composer."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from chat_app.components.layout import field_error
+from chat_app.states.thread import MessageRow, ThreadState
+
+MESSAGE_TIME_FORMATS = {
+    "sameDay": "LT",
+    "lastDay": "[Yesterday] LT",
+    "lastWeek": "ddd LT",
+    "sameElse": "ll LT",
+    "nextDay": "LT",
+    "nextWeek": "ll LT",
+}
+
+
+def _status(row: MessageRow) -> rx.Component:
+    return rx.match(
+        row["status"],
+        ("sending", rx.text("Sending…", size="1", color_scheme="gray", class_name="message-sending")),
+        (
+            "failed",
+            rx.hstack(
+                rx.text("Failed", size="1", color_scheme="red", class_name="message-failed",
+                        title=row["error"]),
+                rx.button("Retry", size="1", variant="ghost", color_scheme="red",
+                          on_click=ThreadState.retry(row["client_id"]), class_name="message-retry"),
+                spacing="2",
+                align="center",
+            ),
+        ),
+        rx.moment(row["created_at"], calendar=MESSAGE_TIME_FORMATS, font_size="11px",
+                  color="var(--gray-10)"),
+    )
+
+
+def _message(row: MessageRow) -> rx.Component:
+    return rx.box(
+        rx.vstack(
+            rx.cond(
+                ~row["mine"],
+                rx.text(row["sender_name"], size="1", weight="bold", color_scheme="gray",
+                        class_name="message-sender"),
+            ),
+            rx.box(
+                # Plain text: React escapes it, so a body is never parsed as HTML.
+                rx.text(row["body"], size="2", class_name="message-body", white_space="pre-wrap",
+                        word_break="break-word"),
+                background=rx.cond(row["mine"], "var(--accent-9)", "var(--gray-a3)"),
+                color=rx.cond(row["mine"], "var(--accent-contrast)", "var(--gray-12)"),
+                opacity=rx.cond(row["status"] == "sent", "1", "0.7"),
+                padding="0.5rem 0.75rem",
+                border_radius="var(--radius-4)",
+                max_width="min(32rem, 80vw)",
+            ),
+            _status(row),
+            spacing="1",
+            align=rx.cond(row["mine"], "end", "start"),
+        ),
+        display="flex",
+        justify_content=rx.cond(row["mine"], "flex-end", "flex-start"),
+        width="100%",
+        class_name=rx.cond(row["mine"], "message message-mine", "message message-theirs"),
+        custom_attrs={"data-message-id": row["id"], "data-client-id": row["client_id"]},
+    )
+
+
+def thread_header() -> rx.Component:
+    """Back (on narrow screens), the conversation's name, and who is typing."""
+    return rx.hstack(
+        rx.link(
+            rx.icon_button(rx.icon("arrow-left"), variant="ghost", aria_label="Back"),
+            href="/messages",
+            display=["inline-flex", "inline-flex", "none"],
+            id="thread-back",
+        ),
+        rx.vstack(
+            rx.heading(ThreadState.title, size="4", id="thread-title"),
+            rx.text(
+                rx.cond(ThreadState.typing_text != "", ThreadState.typing_text,
+                        rx.cond(ThreadState.member_count > 2,
+                                ThreadState.member_count.to_string() + " members", "")),
+                size="1",
+                color_scheme="gray",
+                id="typing-indicator",
+                min_height="1em",
+            ),
+            spacing="0",
+        ),
+        width="100%",
+        align="center",
+        padding="0.75rem 1rem",
+        border_bottom="1px solid var(--gray-a5)",
+    )
+
+
+def message_list() -> rx.Component:
+    """The messages, oldest at the top; the view stays at the bottom as new ones arrive.
+
+    `column-reverse` anchors the scroll position to the bottom, so the browser
+    follows new messages while the reader is at the bottom and leaves the view
+    alone when they have scrolled up.
+    """
+    return rx.box(
+        rx.vstack(
+            rx.cond(
+                ThreadState.has_older,
+                rx.center(
+                    rx.button("Load earlier messages", variant="soft", size="1",
+                              on_click=ThreadState.load_older, loading=ThreadState.loading_older,
+                              id="load-older"),
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                ThreadState.loading,
+                rx.center(rx.spinner(size="3"), padding="3rem", width="100%", id="thread-loading"),
+                rx.cond(
+                    ThreadState.messages.length() == 0,
+                    rx.center(
+                        rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
+                        padding="3rem",
+                        width="100%",
+                        id="thread-empty",
+                    ),
+                ),
+            ),
+            rx.foreach(ThreadState.messages, _message),
+            spacing="2",
+            width="100%",
+            padding="1rem",
+            id="message-list",
+        ),
+        display="flex",
+        flex_direction="column-reverse",
+        overflow_y="auto",
+        flex="1",
+        width="100%",
+        id="message-scroller",
+    )
+
+
+def composer() -> rx.Component:
+    """Enter sends, Shift+Enter adds a line; a rejected message stays here."""
+    return rx.form(
+        rx.vstack(
+            field_error(ThreadState.composer_error, id="composer-error"),
+            rx.hstack(
+                rx.el.input(type="hidden", name="client_message_id",
+                            value=ThreadState.next_client_id),
+                rx.text_area(
+                    name="body",
+                    id="composer",
+                    placeholder="Write a message",
+                    enter_key_submit=True,
+                    on_change=ThreadState.typing.throttle(2500),
+                    auto_focus=True,
+                    rows="1",
+                    resize="vertical",
+                    width="100%",
+                    size="3",
+                ),
+                rx.icon_button(rx.icon("send-horizontal"), type="submit", size="3",
+                               id="send", aria_label="Send"),
+                width="100%",
+                align="end",
+            ),
+            spacing="1",
+            width="100%",
+        ),
+        on_submit=ThreadState.send,
+        reset_on_submit=False,
+        padding="0.75rem 1rem",
+        border_top="1px solid var(--gray-a5)",
+        width="100%",
+        id="composer-form",
+    )
+
+
+def thread_view() -> rx.Component:
+    """The whole right column for an open conversation (or "not found")."""
+    return rx.cond(
+        ThreadState.not_found,
+        rx.center(
+            rx.vstack(
+                rx.heading("Conversation not found", size="5", id="conversation-not-found"),
+                rx.link("Back to your conversations", href="/messages"),
+                align="center",
+            ),
+            height="100%",
+            width="100%",
+        ),
+        rx.vstack(
+            thread_header(),
+            message_list(),
+            composer(),
+            rx.window_event_listener(on_visibility_change=ThreadState.visibility_changed),
+            spacing="0",
+            height="100%",
+            width="100%",
+        ),
+    )

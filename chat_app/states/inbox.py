@@ -1,0 +1,157 @@
+"""The conversation list of /messages, and starting new conversations."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import reflex as rx
+
+from chat_app.clock import isoformat
+from chat_app.db import run_in_session
+from chat_app.domain import conversations
+from chat_app.domain.conversations import ConversationSummary
+from chat_app.domain.errors import DomainError
+from chat_app.realtime import push, topics
+from chat_app.states.session import SessionState
+
+
+class ConversationRow(TypedDict):
+    """One conversation as the list shows it."""
+
+    id: int
+    title: str
+    initials: str
+    is_group: bool
+    preview: str
+    preview_is_mine: bool
+    last_activity_at: str
+    has_messages: bool
+    unread: int
+    search_text: str
+    href: str
+
+
+def conversation_row(summary: ConversationSummary, *, viewer_id: int) -> ConversationRow:
+    """Shape a conversation summary for the list."""
+    others = [member for member in summary.members if member.id != viewer_id]
+    initials = "".join(word[0] for word in summary.title.split()[:2]).upper() or "?"
+    return ConversationRow(
+        id=summary.id,
+        title=summary.title,
+        initials=initials if not summary.is_group else str(len(summary.members)),
+        is_group=summary.is_group,
+        preview=summary.last_message_preview,
+        preview_is_mine=summary.last_message_sender_id == viewer_id,
+        last_activity_at=isoformat(summary.last_activity_at),
+        has_messages=summary.last_message_id > 0,
+        unread=summary.unread_count,
+        search_text=" ".join(
+            [summary.title.lower(), *(member.email for member in others)]
+        ),
+        href=f"/messages/{summary.id}",
+    )
+
+
+class InboxState(rx.State):
+    """The signed-in user's conversations, newest activity first."""
+
+    rows: list[ConversationRow] = []
+    loaded: bool = False
+    search: str = ""
+    new_dialog_open: bool = False
+    new_error: str = ""
+    starting: bool = False
+
+    @rx.var
+    def visible_rows(self) -> list[ConversationRow]:
+        """The rows matching the search box (by name or email)."""
+        needle = self.search.strip().lower()
+        if not needle:
+            return self.rows
+        return [row for row in self.rows if needle in row["search_text"]]
+
+    @rx.var
+    def total_unread(self) -> int:
+        """Unread messages across all conversations."""
+        return sum(row["unread"] for row in self.rows)
+
+    async def _user_id(self) -> int:
+        return (await self.get_state(SessionState)).user_id
+
+    @rx.event
+    async def load(self):
+        """On page load (after the sign-in check): fetch the whole list."""
+        user_id = await self._user_id()
+        if not user_id:
+            self.rows, self.loaded = [], False
+            return
+        summaries = await run_in_session(conversations.list_conversations, user_id=user_id)
+        self.rows = [conversation_row(summary, viewer_id=user_id) for summary in summaries]
+        self.loaded = True
+
+    @rx.event
+    def search_changed(self, value: str):
+        """Filter the list as the user types."""
+        self.search = str(value)[:200]
+
+    @rx.event
+    def new_dialog_changed(self, is_open: bool):
+        """Open or close the "new conversation" dialog."""
+        self.new_dialog_open = bool(is_open)
+        self.new_error = ""
+
+    @rx.event
+    async def start_conversation(self, form: dict):
+        """Start (or reopen) a conversation with the emails typed, and open it."""
+        self.new_error, self.starting = "", True
+        yield
+        session_state = await self.get_state(SessionState)
+        await session_state._apply(await session_state.authenticate())
+        if not session_state.user_id:
+            self.starting = False
+            yield SessionState.require_sign_in
+            return
+        emails = [
+            part for part in str(form.get("emails", "")).replace(";", ",").replace("\n", ",").split(",")
+            if part.strip()
+        ]
+        try:
+            conversation_id, created = await run_in_session(
+                conversations.start_conversation, creator_id=session_state.user_id, emails=emails
+            )
+        except DomainError as error:
+            self.new_error, self.starting = error.message, False
+            return
+        await self._upsert(conversation_id, session_state.user_id)
+        self.starting, self.new_dialog_open = False, False
+        if created:
+            members = await run_in_session(
+                conversations.member_ids, conversation_id=conversation_id
+            )
+            push.publish(
+                members,
+                topics.CONVERSATION_CHANGED,
+                {"conversation_id": conversation_id},
+                skip_token=self.router.session.client_token,
+            )
+        yield rx.redirect(f"/messages/{conversation_id}")
+
+    async def _upsert(self, conversation_id: int, user_id: int) -> None:
+        try:
+            summary = await run_in_session(
+                conversations.get_conversation, user_id=user_id, conversation_id=conversation_id
+            )
+        except DomainError:
+            self.rows = [row for row in self.rows if row["id"] != conversation_id]
+            return
+        row = conversation_row(summary, viewer_id=user_id)
+        others = [existing for existing in self.rows if existing["id"] != conversation_id]
+        self.rows = sorted(
+            [row, *others], key=lambda r: (r["last_activity_at"], r["id"]), reverse=True
+        )
+
+    async def _on_conversation_changed(self, payload: dict):
+        """Pushed when a conversation of this user changed: refresh its row."""
+        user_id = await self._user_id()
+        if user_id and self.loaded:
+            await self._upsert(int(payload["conversation_id"]), user_id)

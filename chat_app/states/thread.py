@@ -1,0 +1,375 @@
+"""The open conversation of /messages/[conversation_id]: its messages and the composer."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import TypedDict
+
+import reflex as rx
+
+from chat_app.clock import isoformat
+from chat_app.db import run_in_session
+from chat_app.domain import conversations
+from chat_app.domain.conversations import MessageView
+from chat_app.domain.errors import DomainError, InvalidInput, NotFound
+from chat_app.realtime import push, topics
+from chat_app.states.session import SessionState
+
+WINDOW_MAX = 300
+TYPING_SHOWN_SECONDS = 5.0
+
+
+class MessageRow(TypedDict):
+    """One message as the thread shows it. Pending rows have id 0."""
+
+    id: int
+    client_id: str
+    sender_id: int
+    sender_name: str
+    body: str
+    created_at: str
+    mine: bool
+    status: str  # "sent", "sending" or "failed"
+    error: str
+
+
+def message_row(view: MessageView, *, viewer_id: int) -> MessageRow:
+    """Shape a stored message for the thread."""
+    return MessageRow(
+        id=view.id,
+        client_id=view.client_message_id,
+        sender_id=view.sender_id,
+        sender_name=view.sender_name,
+        body=view.body,
+        created_at=isoformat(view.created_at),
+        mine=view.sender_id == viewer_id,
+        status="sent",
+        error="",
+    )
+
+
+def new_client_id() -> str:
+    """A fresh id for the next message this tab composes."""
+    return secrets.token_urlsafe(16)
+
+
+class ThreadState(rx.State):
+    """The open conversation: a bounded window of its newest messages, in server order."""
+
+    conversation_id: int = 0
+    title: str = ""
+    member_count: int = 0
+    messages: list[MessageRow] = []
+    has_older: bool = False
+    loading: bool = False
+    loading_older: bool = False
+    not_found: bool = False
+    composer_error: str = ""
+    # The id the next send carries. It changes only once a send is accepted, so
+    # a double submit or a retry reuses it and is stored once.
+    next_client_id: str = ""
+    typing_names: list[str] = []
+    page_hidden: bool = False
+    # user id -> (name, monotonic time until which "is typing" shows)
+    _typing: dict[int, tuple[str, float]] = {}
+
+    @rx.var
+    def typing_text(self) -> str:
+        """"Alice is typing…", or "" when nobody is."""
+        names = self.typing_names
+        if not names:
+            return ""
+        if len(names) == 1:
+            return f"{names[0]} is typing…"
+        return f"{', '.join(names[:-1])} and {names[-1]} are typing…"
+
+    async def _session(self) -> SessionState:
+        return await self.get_state(SessionState)
+
+    def _last_stored_id(self) -> int:
+        return max((row["id"] for row in self.messages), default=0)
+
+    def _merge(self, rows: list[MessageRow]) -> None:
+        """Add stored rows, replacing their pending twins; keep server order, no duplicates."""
+        by_id = {row["id"]: row for row in self.messages if row["id"]}
+        arrived_client_ids = set()
+        for row in rows:
+            by_id[row["id"]] = row
+            if row["mine"]:
+                arrived_client_ids.add(row["client_id"])
+        pending = [
+            row
+            for row in self.messages
+            if not row["id"] and row["client_id"] not in arrived_client_ids
+        ]
+        stored = sorted(by_id.values(), key=lambda row: row["id"])
+        if len(stored) > WINDOW_MAX:
+            stored = stored[-WINDOW_MAX:]
+            self.has_older = True
+        self.messages = stored + pending
+
+    @rx.event
+    async def open(self):
+        """On load of /messages/[id]: show the latest page, or catch up if already shown."""
+        session_state = await self._session()
+        raw_id = self.router.page.params.get("conversation_id", "")
+        try:
+            conversation_id = int(raw_id)
+        except (TypeError, ValueError):
+            conversation_id = 0
+        if not session_state.user_id or conversation_id <= 0:
+            self._show_not_found()
+            return
+        if conversation_id == self.conversation_id and not self.not_found:
+            await self._catch_up(session_state.user_id)
+            await self._mark_read(session_state.user_id)
+            return
+        self.conversation_id = conversation_id
+        self.messages, self.has_older, self.not_found = [], False, False
+        self.composer_error, self.typing_names, self._typing = "", [], {}
+        self.next_client_id = new_client_id()
+        self.loading = True
+        yield
+        try:
+            summary = await run_in_session(
+                conversations.get_conversation,
+                user_id=session_state.user_id,
+                conversation_id=conversation_id,
+            )
+            views = await run_in_session(
+                conversations.list_messages,
+                user_id=session_state.user_id,
+                conversation_id=conversation_id,
+            )
+        except NotFound:
+            self._show_not_found()
+            return
+        finally:
+            self.loading = False
+        self.title, self.member_count = summary.title, len(summary.members)
+        self.messages = [message_row(view, viewer_id=session_state.user_id) for view in views]
+        self.has_older = len(views) == conversations.PAGE_SIZE
+        await self._mark_read(session_state.user_id)
+
+    def _show_not_found(self) -> None:
+        self.conversation_id, self.title, self.member_count = 0, "", 0
+        self.messages, self.has_older, self.loading = [], False, False
+        self.not_found = True
+
+    @rx.event
+    def close(self):
+        """Leaving the thread (the list page shows no conversation)."""
+        self.conversation_id, self.not_found = 0, False
+        self.messages, self.typing_names = [], []
+
+    async def _catch_up(self, user_id: int) -> None:
+        after = self._last_stored_id()
+        while True:
+            views = await run_in_session(
+                conversations.list_messages,
+                user_id=user_id,
+                conversation_id=self.conversation_id,
+                after=after,
+                limit=conversations.PAGE_SIZE_MAX,
+            )
+            self._merge([message_row(view, viewer_id=user_id) for view in views])
+            if len(views) < conversations.PAGE_SIZE_MAX:
+                return
+            after = views[-1].id
+
+    async def _mark_read(self, user_id: int) -> None:
+        if self.page_hidden or not self.conversation_id:
+            return
+        _, moved = await run_in_session(
+            conversations.mark_read,
+            user_id=user_id,
+            conversation_id=self.conversation_id,
+            up_to_message_id=self._last_stored_id(),
+        )
+        if moved:
+            push.publish([user_id], topics.CONVERSATION_CHANGED, {"conversation_id": self.conversation_id})
+
+    @rx.event
+    async def load_older(self):
+        """Page in the 50 messages before the oldest one shown."""
+        session_state = await self._session()
+        if not self.conversation_id or not self.has_older or not session_state.user_id:
+            return
+        oldest = min((row["id"] for row in self.messages if row["id"]), default=None)
+        self.loading_older = True
+        yield
+        try:
+            views = await run_in_session(
+                conversations.list_messages,
+                user_id=session_state.user_id,
+                conversation_id=self.conversation_id,
+                before=oldest,
+            )
+        except NotFound:
+            self._show_not_found()
+            return
+        finally:
+            self.loading_older = False
+        older = [message_row(view, viewer_id=session_state.user_id) for view in views]
+        self.messages = older + self.messages
+        self.has_older = len(views) == conversations.PAGE_SIZE
+
+    @rx.event
+    async def send(self, form: dict):
+        """Send the composer's text: shown at once as "sending", then as sent or failed."""
+        body = str(form.get("body", ""))
+        client_id = str(form.get("client_message_id") or self.next_client_id)
+        self.composer_error = ""
+        if not body.strip():
+            return
+        try:
+            conversations.validate_message_body(body)
+        except InvalidInput as error:
+            self.composer_error = error.message
+            return
+        if any(row["client_id"] == client_id for row in self.messages):
+            return  # a double submit of a send already under way or done
+        session_state = await self._session()
+        if not session_state.user_id or not self.conversation_id:
+            self.composer_error = "You are signed out. Sign in again to send."
+            return
+        self.messages = self.messages + [
+            MessageRow(
+                id=0,
+                client_id=client_id,
+                sender_id=session_state.user_id,
+                sender_name=session_state.user_name,
+                body=body.strip(),
+                created_at="",
+                mine=True,
+                status="sending",
+                error="",
+            )
+        ]
+        self.next_client_id = new_client_id()
+        yield rx.set_value("composer", "")
+        async for update in self._store(client_id, body):
+            yield update
+
+    @rx.event
+    async def retry(self, client_id: str):
+        """Send a failed message again, with the same client id (stored at most once)."""
+        row = next((r for r in self.messages if r["client_id"] == client_id and not r["id"]), None)
+        if row is None or row["status"] != "failed":
+            return
+        self._set_pending_status(client_id, "sending", "")
+        yield
+        async for update in self._store(client_id, row["body"]):
+            yield update
+
+    def _set_pending_status(self, client_id: str, status: str, error: str) -> None:
+        self.messages = [
+            {**row, "status": status, "error": error}
+            if row["client_id"] == client_id and not row["id"]
+            else row
+            for row in self.messages
+        ]
+
+    async def _store(self, client_id: str, body: str):
+        session_state = await self._session()
+        try:
+            result = await run_in_session(
+                conversations.send_message,
+                user_id=session_state.user_id,
+                conversation_id=self.conversation_id,
+                body=body,
+                client_message_id=client_id,
+            )
+        except DomainError as error:
+            self._set_pending_status(client_id, "failed", error.message)
+            yield rx.toast.error(f"Message not sent: {error.message}")
+            return
+        except Exception:
+            self._set_pending_status(client_id, "failed", "Could not reach the server")
+            yield rx.toast.error("Message not sent: the server could not store it. Retry?")
+            return
+        self._merge([message_row(result.message, viewer_id=session_state.user_id)])
+        if result.created:
+            push.publish(
+                result.member_ids,
+                topics.CONVERSATION_CHANGED,
+                {"conversation_id": self.conversation_id, "sender_id": session_state.user_id},
+                skip_token=self.router.session.client_token,
+            )
+
+    @rx.event
+    async def typing(self, _value: str = ""):
+        """The user is typing (the page throttles this): tell the other members' tabs."""
+        session_state = await self._session()
+        if not session_state.user_id or not self.conversation_id:
+            return
+        try:
+            members = await run_in_session(
+                conversations.conversation_member_ids,
+                user_id=session_state.user_id,
+                conversation_id=self.conversation_id,
+            )
+        except NotFound:
+            return
+        push.publish(
+            [member for member in members if member != session_state.user_id],
+            topics.TYPING,
+            {
+                "conversation_id": self.conversation_id,
+                "user_id": session_state.user_id,
+                "name": session_state.user_name,
+            },
+        )
+
+    @rx.event
+    async def visibility_changed(self, hidden: bool):
+        """The tab was hidden or shown; shown again, it marks the open thread read."""
+        self.page_hidden = bool(hidden)
+        session_state = await self._session()
+        if not self.page_hidden and session_state.user_id and self.conversation_id:
+            await self._mark_read(session_state.user_id)
+
+    async def _on_conversation_changed(self, payload: dict):
+        """Pushed: a conversation changed. If it is the open one, catch up from the database."""
+        if int(payload.get("conversation_id", 0)) != self.conversation_id or not self.conversation_id:
+            return
+        session_state = await self._session()
+        if not session_state.user_id:
+            return
+        try:
+            await self._catch_up(session_state.user_id)
+        except NotFound:
+            self._show_not_found()
+            return
+        sender_id = payload.get("sender_id")
+        if sender_id in self._typing:
+            self._typing = {k: v for k, v in self._typing.items() if k != sender_id}
+            self._refresh_typing()
+        await self._mark_read(session_state.user_id)
+
+    async def _on_typing(self, payload: dict):
+        """Pushed: someone is typing. Shown for 5 s unless they type again."""
+        if int(payload.get("conversation_id", 0)) != self.conversation_id:
+            return
+        name = str(payload.get("name", ""))[:100]
+        until = time.monotonic() + TYPING_SHOWN_SECONDS
+        self._typing = {**self._typing, int(payload["user_id"]): (name, until)}
+        self._refresh_typing()
+        push.publish_later(
+            TYPING_SHOWN_SECONDS + 0.2,
+            [(await self._session()).user_id],
+            topics.TYPING_EXPIRED,
+            {"conversation_id": self.conversation_id},
+        )
+
+    async def _on_typing_expired(self, _payload: dict):
+        self._refresh_typing()
+
+    def _refresh_typing(self) -> None:
+        now = time.monotonic()
+        self._typing = {k: (name, until) for k, (name, until) in self._typing.items() if until > now}
+        names = sorted(name for name, _ in self._typing.values())
+        if names != self.typing_names:
+            self.typing_names = names
+
