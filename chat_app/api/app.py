@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from chat_app.api import auth
+from chat_app.api import auth, conversations
 from chat_app.api.common import install_error_handlers
 
 
 def create_api() -> FastAPI:
-    """Build the API: `/api/auth/*`, JSON errors, OpenAPI at `/api/openapi.json`."""
+    """Build the API: `/api/auth/*`, `/api/conversations/*`, JSON errors, OpenAPI at `/api/openapi.json`."""
     api = FastAPI(
         title="chat_app API",
         docs_url="/api/docs",
@@ -18,4 +18,5 @@ def create_api() -> FastAPI:
     )
     install_error_handlers(api)
     api.include_router(auth.router)
+    api.include_router(conversations.router)
     return api

@@ -75,8 +75,7 @@ class AccountState(rx.State):
 
     async def _signed_in(self) -> SessionState | None:
         session_state = await self.get_state(SessionState)
-        await session_state._apply(await session_state.authenticate())
-        return session_state if session_state.user_id else None
+        return session_state if await session_state._verified_user_id() else None
 
     @rx.event
     async def load(self):

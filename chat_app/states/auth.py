@@ -70,7 +70,7 @@ class AuthFormState(rx.State):
             {
                 "ticket": ticket,
                 "next": safe_next_path(self.router.url.query_parameters.get("next")),
-                "return_to": session_state.page_origin(),
+                "return_to": session_state._page_origin(),
             }
         )
-        yield full_page_load(session_state.backend_url(f"/api/auth/ticket?{query}"))
+        yield full_page_load(session_state._backend_url(f"/api/auth/ticket?{query}"))

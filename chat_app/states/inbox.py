@@ -106,8 +106,7 @@ class InboxState(rx.State):
         self.new_error, self.starting = "", True
         yield
         session_state = await self.get_state(SessionState)
-        await session_state._apply(await session_state.authenticate())
-        if not session_state.user_id:
+        if not await session_state._verified_user_id():
             self.starting = False
             yield SessionState.require_sign_in
             return

@@ -54,7 +54,7 @@ class SessionState(rx.State):
             return None
         return morsel.value if morsel else None
 
-    def backend_url(self, path: str) -> str:
+    def _backend_url(self, path: str) -> str:
         """Return an absolute URL of the back end this tab's socket talks to.
 
         In `reflex run` the page and the back end are on different ports; with
@@ -63,11 +63,11 @@ class SessionState(rx.State):
         scheme = "https" if self.router.headers.origin.startswith("https:") else "http"
         return f"{scheme}://{self.router.headers.host}{path}"
 
-    def page_origin(self) -> str:
+    def _page_origin(self) -> str:
         """Return the origin of the page this tab shows (sent with the socket upgrade)."""
         return self.router.headers.origin
 
-    async def authenticate(self) -> Authenticated | None:
+    async def _authenticate(self) -> Authenticated | None:
         """Check this tab's session cookie against the database (off the event loop)."""
         return await run_in_session(sessions.authenticate, token=self._session_token())
 
@@ -85,15 +85,20 @@ class SessionState(rx.State):
         self._session_id = authenticated.auth_session.id
         await push.register_tab(user.id, token)
 
+    async def _verified_user_id(self) -> int:
+        """Re-check the session cookie now; 0 (and this tab signed out) if it died."""
+        await self._apply(await self._authenticate())
+        return self.user_id
+
     @rx.event
     async def load_user(self):
         """On load of a public page: show who is signed in, if anyone."""
-        await self._apply(await self.authenticate())
+        await self._apply(await self._authenticate())
 
     @rx.event
     async def require_sign_in(self):
         """On load of a protected page: send signed-out visitors to sign in, then back."""
-        await self._apply(await self.authenticate())
+        await self._apply(await self._authenticate())
         if not self.user_id:
             here = self.router.url.path or HOME_PATH
             query = self.router.url.query
@@ -104,7 +109,7 @@ class SessionState(rx.State):
     @rx.event
     async def leave_if_signed_in(self):
         """On load of the sign-in and sign-up pages: signed-in visitors go on."""
-        await self._apply(await self.authenticate())
+        await self._apply(await self._authenticate())
         if self.user_id:
             return rx.redirect(
                 safe_next_path(self.router.url.query_parameters.get("next")), replace=True
@@ -120,13 +125,13 @@ class SessionState(rx.State):
         if user_id:
             push.publish([user_id], topics.SESSIONS_CHANGED)
         return full_page_load(
-            self.backend_url("/api/auth/sign-out/complete?")
-            + urlencode({"return_to": self.page_origin()})
+            self._backend_url("/api/auth/sign-out/complete?")
+            + urlencode({"return_to": self._page_origin()})
         )
 
     async def _on_sessions_changed(self, _payload: object):
         """Pushed when one of the user's sessions was revoked: re-check this tab's."""
-        await self._apply(await self.authenticate())
+        await self._apply(await self._authenticate())
         if not self.user_id:
             return full_page_load(SIGN_IN_PATH)
         return None

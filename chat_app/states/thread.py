@@ -194,7 +194,10 @@ class ThreadState(rx.State):
     async def load_older(self):
         """Page in the 50 messages before the oldest one shown."""
         session_state = await self._session()
-        if not self.conversation_id or not self.has_older or not session_state.user_id:
+        if not self.conversation_id or not self.has_older:
+            return
+        if not await session_state._verified_user_id():
+            yield SessionState.require_sign_in
             return
         oldest = min((row["id"] for row in self.messages if row["id"]), default=None)
         self.loading_older = True
@@ -231,8 +234,11 @@ class ThreadState(rx.State):
         if any(row["client_id"] == client_id for row in self.messages):
             return  # a double submit of a send already under way or done
         session_state = await self._session()
-        if not session_state.user_id or not self.conversation_id:
+        if not self.conversation_id:
+            return
+        if not await session_state._verified_user_id():
             self.composer_error = "You are signed out. Sign in again to send."
+            yield SessionState.require_sign_in
             return
         self.messages = self.messages + [
             MessageRow(
