@@ -49,6 +49,14 @@ def message_row(view: MessageView, *, viewer_id: int) -> MessageRow:
     )
 
 
+def conversation_id_from_path(path: str) -> int:
+    """The id in "/messages/<id>" (the page path is the client's word: it is only a request)."""
+    parts = [part for part in path.split("/") if part]
+    if len(parts) == 2 and parts[0] == "messages" and parts[1].isdigit() and len(parts[1]) < 18:
+        return int(parts[1])
+    return 0
+
+
 def new_client_id() -> str:
     """A fresh id for the next message this tab composes."""
     return secrets.token_urlsafe(16)
@@ -113,11 +121,7 @@ class ThreadState(rx.State):
     async def open(self):
         """On load of /messages/[id]: show the latest page, or catch up if already shown."""
         session_state = await self._session()
-        raw_id = self.router.page.params.get("conversation_id", "")
-        try:
-            conversation_id = int(raw_id)
-        except (TypeError, ValueError):
-            conversation_id = 0
+        conversation_id = conversation_id_from_path(self.router.url.path)
         if not session_state.user_id or conversation_id <= 0:
             self._show_not_found()
             return
