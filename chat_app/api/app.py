@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chat_app.api import auth, conversations
-from chat_app.api.common import install_error_handlers
+from chat_app.api.common import install_error_handlers, unknown_api_route
 
 
 def create_api() -> FastAPI:
@@ -19,4 +19,11 @@ def create_api() -> FastAPI:
     install_error_handlers(api)
     api.include_router(auth.router)
     api.include_router(conversations.router)
+    # Last: anything else under /api/ gets a JSON 404/405, not the Reflex page.
+    api.add_api_route(
+        "/api/{path:path}",
+        unknown_api_route,
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        include_in_schema=False,
+    )
     return api

@@ -48,7 +48,7 @@ class SignInBody(BaseModel):
 class RevokeSessionBody(BaseModel):
     """POST /revoke-session: sessions are revoked by id (tokens are not stored)."""
 
-    id: int
+    id: int = Field(ge=1, le=2**63 - 1)  # a 64-bit key: larger ones overflow the driver
 
 
 class ChangePasswordBody(BaseModel):

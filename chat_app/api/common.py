@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from reflex.config import get_config
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from chat_app.config import settings
 from chat_app.db import run_in_session
@@ -80,6 +81,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, _error: Exception) -> JSONResponse:
         return error_response(500, "INTERNAL_SERVER_ERROR", "Something went wrong")
+
+
+async def unknown_api_route(request: Request) -> JSONResponse:
+    """Answer a request no API route took: JSON, never Reflex's HTML 404 page.
+
+    Registered last, for everything under `/api/`: without it such a request
+    falls through to the Reflex app mounted behind the API. A path that exists
+    for other methods gets 405 with `Allow`; any other gets 404.
+    """
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is Match.PARTIAL:
+            allowed |= getattr(route, "methods", None) or set()
+    if allowed:
+        return error_response(
+            405, "METHOD_NOT_ALLOWED", "Method Not Allowed", {"Allow": ", ".join(sorted(allowed))}
+        )
+    return error_response(404, "NOT_FOUND", "Not Found")
 
 
 def _origin_of(url: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -15,6 +17,11 @@ from chat_app.domain.sessions import Authenticated
 from chat_app.realtime import push, topics
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+# The largest id the database can hold (a signed 64-bit integer): larger ones would
+# overflow in the driver (a 500) instead of simply matching nothing.
+_ID_MAX = 2**63 - 1
+ConversationId = Annotated[int, Path(ge=1, le=_ID_MAX)]
 
 
 class StartConversationBody(BaseModel):
@@ -93,8 +100,8 @@ async def start_conversation(
 
 @router.get("/{conversation_id}/messages")
 async def list_messages(
-    conversation_id: int,
-    before: int | None = Query(default=None, ge=1),
+    conversation_id: ConversationId,
+    before: int | None = Query(default=None, ge=1, le=_ID_MAX),
     limit: int = Query(default=conversations.PAGE_SIZE, ge=1, le=conversations.PAGE_SIZE_MAX),
     authenticated: Authenticated = Depends(require_auth),
 ):
@@ -114,7 +121,7 @@ async def list_messages(
 
 @router.post("/{conversation_id}/messages")
 async def send_message(
-    conversation_id: int,
+    conversation_id: ConversationId,
     body: SendMessageBody,
     authenticated: Authenticated = Depends(require_auth),
 ):

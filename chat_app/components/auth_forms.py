@@ -62,6 +62,8 @@ def sign_up_form() -> rx.Component:
                     size="3",
                     width="100%",
                     loading=AuthFormState.submitting,
+                    # Until the page is live a click would submit the form natively.
+                    disabled=~rx.State.is_hydrated,
                     id="submit",
                 ),
                 rx.text(
@@ -73,6 +75,7 @@ def sign_up_form() -> rx.Component:
                 width="100%",
             ),
             on_submit=AuthFormState.sign_up,
+            method="post",
             id="sign-up-form",
         ),
         size="3",
@@ -95,6 +98,8 @@ def sign_in_form() -> rx.Component:
                     size="3",
                     width="100%",
                     loading=AuthFormState.submitting,
+                    # Until the page is live a click would submit the form natively.
+                    disabled=~rx.State.is_hydrated,
                     id="submit",
                 ),
                 rx.text(
@@ -106,6 +111,7 @@ def sign_in_form() -> rx.Component:
                 width="100%",
             ),
             on_submit=AuthFormState.sign_in,
+            method="post",
             id="sign-in-form",
         ),
         size="3",

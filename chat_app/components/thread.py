@@ -7,6 +7,12 @@ import reflex as rx
 from chat_app.components.layout import field_error
 from chat_app.states.thread import MessageRow, ThreadState
 
+# Made in the browser at each submit: a send re-delivered by the socket carries
+# the same id and is stored once.
+NEW_CLIENT_ID = rx.Var(
+    "(Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 14))", _var_type=str
+)
+
 MESSAGE_TIME_FORMATS = {
     "sameDay": "LT",
     "lastDay": "[Yesterday] LT",
@@ -149,8 +155,6 @@ def composer() -> rx.Component:
         rx.vstack(
             field_error(ThreadState.composer_error, id="composer-error"),
             rx.hstack(
-                rx.el.input(type="hidden", name="client_message_id",
-                            value=ThreadState.next_client_id),
                 rx.text_area(
                     name="body",
                     id="composer",
@@ -171,8 +175,9 @@ def composer() -> rx.Component:
             spacing="1",
             width="100%",
         ),
-        on_submit=ThreadState.send,
-        reset_on_submit=False,
+        on_submit=lambda form: ThreadState.send(form, NEW_CLIENT_ID),
+        # Cleared in the browser as it submits, so typing on at once loses nothing.
+        reset_on_submit=True,
         padding="0.75rem 1rem",
         border_top="1px solid var(--gray-a5)",
         width="100%",

@@ -349,6 +349,21 @@ def validate_message_body(body: str) -> str:
     return body
 
 
+def validate_client_message_id(client_message_id: str) -> str:
+    """Check the sender's id for a message (1 to 64 of A-Z a-z 0-9 - _).
+
+    Raises:
+        InvalidInput: If it is malformed.
+    """
+    if not _CLIENT_MESSAGE_ID.match(client_message_id or ""):
+        raise InvalidInput(
+            "client_message_id must be 1 to 64 letters, digits, '-' or '_'",
+            code="INVALID_CLIENT_MESSAGE_ID",
+            field="client_message_id",
+        )
+    return client_message_id
+
+
 def send_message(
     *,
     session: Session,
@@ -367,11 +382,7 @@ def send_message(
         Conflict: If the client id was already used in another conversation.
     """
     body = validate_message_body(body)
-    if not _CLIENT_MESSAGE_ID.match(client_message_id or ""):
-        raise InvalidInput(
-            "client_message_id must be 1 to 64 letters, digits, '-' or '_'",
-            field="client_message_id",
-        )
+    validate_client_message_id(client_message_id)
     member = _membership(session=session, user_id=user_id, conversation_id=conversation_id)
     existing = _by_client_id(session=session, user_id=user_id, client_message_id=client_message_id)
     if existing is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import TypedDict
 
@@ -57,11 +56,6 @@ def conversation_id_from_path(path: str) -> int:
     return 0
 
 
-def new_client_id() -> str:
-    """A fresh id for the next message this tab composes."""
-    return secrets.token_urlsafe(16)
-
-
 class ThreadState(rx.State):
     """The open conversation: a bounded window of its newest messages, in server order."""
 
@@ -74,9 +68,6 @@ class ThreadState(rx.State):
     loading_older: bool = False
     not_found: bool = False
     composer_error: str = ""
-    # The id the next send carries. It changes only once a send is accepted, so
-    # a double submit or a retry reuses it and is stored once.
-    next_client_id: str = ""
     typing_names: list[str] = []
     page_hidden: bool = False
     # user id -> (name, monotonic time until which "is typing" shows)
@@ -132,7 +123,6 @@ class ThreadState(rx.State):
         self.conversation_id = conversation_id
         self.messages, self.has_older, self.not_found = [], False, False
         self.composer_error, self.typing_names, self._typing = "", [], {}
-        self.next_client_id = new_client_id()
         self.loading = True
         yield
         try:
@@ -223,26 +213,31 @@ class ThreadState(rx.State):
         self.has_older = len(views) == conversations.PAGE_SIZE
 
     @rx.event
-    async def send(self, form: dict):
-        """Send the composer's text: shown at once as "sending", then as sent or failed."""
+    async def send(self, form: dict, client_id: str = ""):
+        """Send the composer's text: shown at once as "sending", then as sent or failed.
+
+        The page clears the composer as it submits and generates `client_id` then,
+        so the same event delivered twice is stored and shown once. A rejected
+        message is put back in the composer.
+        """
         body = str(form.get("body", ""))
-        client_id = str(form.get("client_message_id") or self.next_client_id)
+        client_id = str(client_id)
         self.composer_error = ""
-        if not body.strip():
+        if not body.strip() or not self.conversation_id:
             return
         try:
             conversations.validate_message_body(body)
+            conversations.validate_client_message_id(client_id)
         except InvalidInput as error:
             self.composer_error = error.message
+            yield rx.set_value("composer", body)
             return
         if any(row["client_id"] == client_id for row in self.messages):
-            return  # a double submit of a send already under way or done
+            return  # this very send was delivered twice
         session_state = await self._session()
-        if not self.conversation_id:
-            return
         if not await session_state._verified_user_id():
             self.composer_error = "You are signed out. Sign in again to send."
-            yield SessionState.require_sign_in
+            yield rx.set_value("composer", body)
             return
         self.messages = self.messages + [
             MessageRow(
@@ -257,8 +252,7 @@ class ThreadState(rx.State):
                 error="",
             )
         ]
-        self.next_client_id = new_client_id()
-        yield rx.set_value("composer", "")
+        yield
         async for update in self._store(client_id, body):
             yield update
 

@@ -1,0 +1,239 @@
+"""The product's demo in real Chromium: two people (and a second tab) messaging in real time."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+import uuid
+
+import httpx
+from playwright.sync_api import Page, expect
+from sqlmodel import Session, select
+
+from chat_app.models import Message
+from tests.browser.ui import MESSAGES_URL, screenshot, sign_in_to_messages, sign_up, wait_until_interactive
+from tests.conftest import unique_email
+
+PASSWORD = "password123"
+THREAD_URL = re.compile(r"/messages/\d+/?$")
+
+
+def _signed_up(context, name: str, email: str) -> Page:
+    page = context.new_page()
+    sign_up(page, name=name, email=email, password=PASSWORD)
+    page.wait_for_url(MESSAGES_URL)
+    expect(page.locator("#signed-in-name")).to_have_text(name)
+    return page
+
+
+def _start_conversation(page: Page, email: str) -> int:
+    wait_until_interactive(page, "#new-conversation")
+    page.locator("#new-conversation").click()
+    page.locator("#new-conversation-emails").fill(email)
+    page.locator("#start-conversation").click()
+    page.wait_for_url(THREAD_URL)
+    return int(re.search(r"/messages/(\d+)", page.url).group(1))
+
+
+def _send(page: Page, text: str) -> None:
+    composer = page.locator("#composer")
+    composer.fill(text)
+    composer.press("Enter")
+
+
+def _bodies(page: Page) -> list[str]:
+    return page.locator("#message-list .message-body").all_inner_texts()
+
+
+def _open_thread(page: Page, conversation_id: int) -> None:
+    page.goto(f"/messages/{conversation_id}")
+    wait_until_interactive(page, "#composer")
+
+
+def test_two_people_and_a_second_tab_message_in_real_time(new_context, app_server, app_db):
+    one_email, two_email = unique_email("user1"), unique_email("user2")
+    alice_context, bob_context = new_context(), new_context()
+    alice = _signed_up(alice_context, "User One", one_email)
+    bob = _signed_up(bob_context, "User Two", two_email)
+    expect(bob.locator("#conversations-empty")).to_be_visible()
+    screenshot(bob, "messages-empty")
+
+    dialogs: list[str] = []
+    for page in (alice, bob):
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    conversation_id = _start_conversation(alice, two_email)
+    # Bob's list shows the new conversation without a reload.
+    expect(bob.locator(".conversation-row")).to_have_count(1)
+    expect(bob.locator(".conversation-title")).to_have_text("User One")
+
+    alice_second_tab = alice_context.new_page()
+    _open_thread(alice_second_tab, conversation_id)
+
+    _send(alice, "Hi Two!")
+    # Bob is on the list: the preview and unread badge update live.
+    expect(bob.locator(".conversation-preview")).to_have_text("Hi Two!")
+    expect(bob.locator(".unread-badge")).to_have_text("1")
+    bob.locator(".conversation-row").click()
+    bob.wait_for_url(THREAD_URL)
+    wait_until_interactive(bob, "#composer")
+    expect(bob.locator(".message-body")).to_have_text(["Hi Two!"])
+    expect(bob.locator(".unread-badge")).to_have_count(0)  # opening it marked it read
+
+    # Typing shows on the other side, and goes when the message is sent.
+    bob.locator("#composer").press_sequentially("Hello One", delay=30)
+    expect(alice.locator("#typing-indicator")).to_have_text("User Two is typing…")
+    bob.locator("#composer").press("Enter")
+    expect(alice.locator("#typing-indicator")).not_to_have_text(re.compile("typing"))
+
+    for index in range(3):
+        _send(alice, f"alice {index}")
+        _send(bob, f"bob {index}")
+    # An XSS attempt is shown as text and runs nothing.
+    _send(alice, "<img src=x onerror=alert(1)> <b>bold?</b>")
+
+    expected = (
+        ["Hi Two!", "Hello One"]
+        + [text for index in range(3) for text in (f"alice {index}", f"bob {index}")]
+        + ["<img src=x onerror=alert(1)> <b>bold?</b>"]
+    )
+    with Session(app_db) as session:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            stored = session.exec(
+                select(Message.body).where(Message.conversation_id == conversation_id).order_by(Message.id)
+            ).all()
+            if len(stored) == len(expected):
+                break
+            time.sleep(0.2)
+            session.expire_all()
+    assert sorted(stored) == sorted(expected)  # each stored exactly once
+    # Every tab shows the database's order, each message once: no loss, no duplicates.
+    for page in (alice, bob, alice_second_tab):
+        expect(page.locator("#message-list .message-body")).to_have_text(list(stored))
+    assert bob.locator("#message-list img").count() == 0
+    assert dialogs == []
+
+    # A message sent through the HTTP API reaches the open pages like one typed in the UI.
+    token = httpx.post(
+        f"{app_server.url}/api/auth/sign-in/email",
+        json={"email": two_email, "password": PASSWORD},
+        timeout=20,
+    ).json()["token"]
+    httpx.post(
+        f"{app_server.url}/api/conversations/{conversation_id}/messages",
+        json={"content": "sent by a bot", "client_message_id": uuid.uuid4().hex},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+    ).raise_for_status()
+    for page in (alice, bob, alice_second_tab):
+        expect(page.locator("#message-list .message-body").last).to_have_text("sent by a bot")
+    screenshot(alice, "thread-wide")
+    alice.set_viewport_size({"width": 390, "height": 800})
+    screenshot(alice, "thread-narrow")
+    alice.set_viewport_size({"width": 1280, "height": 720})
+
+    # Refresh, and sign out and back in: everything is still there.
+    full_thread = list(stored) + ["sent by a bot"]
+    alice.reload()
+    expect(alice.locator("#message-list .message-body")).to_have_text(full_thread)
+    alice.locator("#sign-out").click()
+    alice.wait_for_url(re.compile(r"/sign-in"))
+    sign_in_to_messages(alice, email=one_email, password=PASSWORD, name="User One")
+    expect(alice.locator(".conversation-preview")).to_have_text("sent by a bot")
+    _open_thread(alice, conversation_id)
+    expect(alice.locator("#message-list .message-body")).to_have_text(full_thread)
+
+
+def test_enter_to_visible_latency(new_context):
+    """Measures (prints) Enter on one side to the text on the other: median of 20."""
+    sender = _signed_up(new_context(), "Latency One", unique_email("lat1"))
+    receiver_email = unique_email("lat2")
+    receiver = _signed_up(new_context(), "Latency Two", receiver_email)
+    conversation_id = _start_conversation(sender, receiver_email)
+    _open_thread(receiver, conversation_id)
+    receiver.evaluate(
+        """() => {
+            window.__seen = {};
+            new MutationObserver(() => {
+                for (const node of document.querySelectorAll('#message-list .message-body')) {
+                    if (!(node.innerText in window.__seen)) window.__seen[node.innerText] = performance.timeOrigin + performance.now();
+                }
+            }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    latencies = []
+    for index in range(20):
+        text = f"ping {index} {uuid.uuid4().hex[:6]}"
+        sender.locator("#composer").fill(text)
+        sent_at = sender.evaluate("performance.timeOrigin + performance.now()")
+        sender.locator("#composer").press("Enter")
+        receiver.wait_for_function("text => text in window.__seen", arg=text)
+        latencies.append(receiver.evaluate("text => window.__seen[text]", text) - sent_at)
+    latencies.sort()
+    print(
+        f"\nEnter -> visible on the other side, 20 messages: median {statistics.median(latencies):.0f} ms, "
+        f"p90 {latencies[17]:.0f} ms, max {latencies[-1]:.0f} ms"
+    )
+    expect(receiver.locator("#message-list .message-body")).to_have_count(20)
+
+
+def test_bad_input_is_refused_and_kept(new_context, make_account):
+    other = make_account("Someone Else")
+    page = _signed_up(new_context(), "Careful Writer", unique_email("careful"))
+    wait_until_interactive(page, "#new-conversation")
+    page.locator("#new-conversation").click()
+    page.locator("#new-conversation-emails").fill("nobody-" + uuid.uuid4().hex[:6] + "@test.com")
+    page.locator("#start-conversation").click()
+    expect(page.locator("#new-conversation-error")).to_contain_text("No user with that email")
+    page.locator("#new-conversation-emails").fill("not an email")
+    page.locator("#start-conversation").click()
+    expect(page.locator("#new-conversation-error")).to_have_text("Enter a valid email address")
+    page.locator("#new-conversation-emails").fill(other.email)
+    page.locator("#start-conversation").click()
+    page.wait_for_url(THREAD_URL)
+    wait_until_interactive(page, "#composer")
+
+    too_long = "x" * 10_001
+    page.locator("#composer").fill(too_long)
+    page.locator("#composer").press("Enter")
+    expect(page.locator("#composer-error")).to_contain_text("at most 10,000 characters")
+    expect(page.locator("#composer")).to_have_value(too_long)  # nothing lost
+    page.locator("#composer").fill("   ")
+    page.locator("#composer").press("Enter")
+    page.locator("#composer").fill("fine")
+    page.locator("#composer").press("Enter")
+    expect(page.locator("#message-list .message-body")).to_have_text(["fine"])  # the blank one was not sent
+    expect(page.locator("#composer")).to_have_value("")
+
+    # Shift+Enter makes a new line instead of sending.
+    page.locator("#composer").press_sequentially("line one")
+    page.locator("#composer").press("Shift+Enter")
+    page.locator("#composer").press_sequentially("line two")
+    expect(page.locator("#message-list .message-body")).to_have_count(1)
+    page.locator("#composer").press("Enter")
+    expect(page.locator("#message-list .message-body").last).to_have_text("line one\nline two")
+
+
+def test_someone_elses_conversation_is_not_found(new_context, make_account, app_server):
+    alice, bob = make_account("Alice Private"), make_account("Bob Private")
+    created = httpx.post(
+        f"{app_server.url}/api/conversations",
+        json={"emails": [bob.email]},
+        headers={"Authorization": f"Bearer {alice.token}"},
+        timeout=20,
+    ).json()
+    httpx.post(
+        f"{app_server.url}/api/conversations/{created['id']}/messages",
+        json={"content": "just between us", "client_message_id": uuid.uuid4().hex},
+        headers={"Authorization": f"Bearer {alice.token}"},
+        timeout=20,
+    ).raise_for_status()
+
+    page = _signed_up(new_context(), "Nosy Visitor", unique_email("nosy"))
+    for conversation_id in (created["id"], 999_999):
+        page.goto(f"/messages/{conversation_id}")
+        expect(page.locator("#conversation-not-found")).to_have_text("Conversation not found")
+    assert "just between us" not in page.content()
+    assert "Alice Private" not in page.content()
