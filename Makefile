@@ -12,7 +12,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install install-dev migrate run dev test export clean
+.PHONY: install install-dev migrate run dev test chromium clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,13 @@ run: migrate
 dev: migrate
 	$(VENV)/bin/reflex run
 
-test: install-dev
+## Browser tests drive Debian's Chromium; install it when missing (as root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Install Chromium first: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: install-dev chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:
