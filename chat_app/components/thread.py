@@ -13,6 +13,22 @@ NEW_CLIENT_ID = rx.Var(
     "(Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 14))", _var_type=str
 )
 
+# Scrolling near the top of the thread presses "Load earlier messages" (which
+# Reflex disables while a page is loading). In a column-reverse scroller the
+# top is at scrollTop = -(scrollHeight - clientHeight).
+LOAD_OLDER_ON_SCROLL = """
+(() => {
+  const scroller = document.getElementById("message-scroller");
+  if (!scroller || scroller.dataset.loadsOlder) return;
+  scroller.dataset.loadsOlder = "1";
+  scroller.addEventListener("scroll", () => {
+    const button = document.getElementById("load-older");
+    const fromTop = scroller.scrollHeight - scroller.clientHeight + scroller.scrollTop;
+    if (button && !button.disabled && fromTop < 150) button.click();
+  }, {passive: true});
+})()
+"""
+
 MESSAGE_TIME_FORMATS = {
     "sameDay": "LT",
     "lastDay": "[Yesterday] LT",
@@ -146,6 +162,7 @@ def message_list() -> rx.Component:
         flex="1",
         width="100%",
         id="message-scroller",
+        on_mount=rx.call_script(LOAD_OLDER_ON_SCROLL),
     )
 
 

@@ -3,44 +3,19 @@
 from __future__ import annotations
 
 import re
-import uuid
 
-import httpx
 from playwright.sync_api import WebSocketRoute, expect
 
+from tests.browser.chat import page_signed_in_as, send_as, start_conversation
 from tests.browser.ui import wait_until_interactive
 
 EVENT_SOCKET = re.compile(r".*/_event.*")
 
 
-def _send_as(app_url: str, token: str, conversation_id: int, text: str) -> None:
-    httpx.post(
-        f"{app_url}/api/conversations/{conversation_id}/messages",
-        json={"content": text, "client_message_id": uuid.uuid4().hex},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=20,
-    ).raise_for_status()
-
-
-def _conversation(app_url: str, alice, bob) -> int:
-    return httpx.post(
-        f"{app_url}/api/conversations",
-        json={"emails": [bob.email]},
-        headers={"Authorization": f"Bearer {alice.token}"},
-        timeout=20,
-    ).json()["id"]
-
-
-def _page_signed_in_as(new_context, app_url: str, account):
-    context = new_context()
-    context.add_cookies([{"name": "chat_app.session_token", "value": account.token, "url": app_url}])
-    return context.new_page()
-
-
 def test_thread_catches_up_after_the_socket_drops(new_context, app_server, make_account):
     alice, bob = make_account("Alice Drop"), make_account("Bob Drop")
-    conversation_id = _conversation(app_server.url, alice, bob)
-    page = _page_signed_in_as(new_context, app_server.url, bob)
+    conversation_id = start_conversation(app_server.url, alice, bob)
+    page = page_signed_in_as(new_context, app_server.url, bob)
 
     sockets: list[WebSocketRoute] = []
     cut_off = {"now": False}
@@ -55,14 +30,14 @@ def test_thread_catches_up_after_the_socket_drops(new_context, app_server, make_
     page.route_web_socket(EVENT_SOCKET, route)
     page.goto(f"/messages/{conversation_id}")
     wait_until_interactive(page, "#composer")
-    _send_as(app_server.url, alice.token, conversation_id, "before the drop")
+    send_as(app_server.url, alice.token, conversation_id, "before the drop")
     expect(page.locator(".message-body")).to_have_text(["before the drop"])
 
     cut_off["now"] = True
     sockets[-1].close()
     connected_before = len(sockets)
     for index in range(3):
-        _send_as(app_server.url, alice.token, conversation_id, f"while away {index}")
+        send_as(app_server.url, alice.token, conversation_id, f"while away {index}")
     page.wait_for_timeout(1000)
     expect(page.locator(".message-body")).to_have_text(["before the drop"])  # really cut off
 
@@ -72,21 +47,21 @@ def test_thread_catches_up_after_the_socket_drops(new_context, app_server, make_
     assert len(sockets) > connected_before  # it came back on a new socket
     # The list caught up too, and a message after the reconnect arrives live, once.
     expect(page.locator(".conversation-preview")).to_have_text("while away 2")
-    _send_as(app_server.url, alice.token, conversation_id, "after")
+    send_as(app_server.url, alice.token, conversation_id, "after")
     expect(page.locator(".message-body")).to_have_text([*expected, "after"])
 
 
 def test_thread_catches_up_after_a_server_restart(new_context, app_server, make_account):
     alice, bob = make_account("Alice Restart"), make_account("Bob Restart")
-    conversation_id = _conversation(app_server.url, alice, bob)
-    page = _page_signed_in_as(new_context, app_server.url, bob)
+    conversation_id = start_conversation(app_server.url, alice, bob)
+    page = page_signed_in_as(new_context, app_server.url, bob)
     page.goto(f"/messages/{conversation_id}")
     wait_until_interactive(page, "#composer")
-    _send_as(app_server.url, alice.token, conversation_id, "one")
+    send_as(app_server.url, alice.token, conversation_id, "one")
     expect(page.locator(".message-body")).to_have_text(["one"])
 
     app_server.restart()  # in-memory state and the tab registry are gone
-    _send_as(app_server.url, alice.token, conversation_id, "two")  # possibly before the page is back
+    send_as(app_server.url, alice.token, conversation_id, "two")  # possibly before the page is back
     expect(page.locator(".message-body")).to_have_text(["one", "two"], timeout=30_000)
-    _send_as(app_server.url, alice.token, conversation_id, "three")
+    send_as(app_server.url, alice.token, conversation_id, "three")
     expect(page.locator(".message-body")).to_have_text(["one", "two", "three"], timeout=30_000)

@@ -1,0 +1,38 @@
+"""Test-only shortcuts for the messaging browser tests: set up through the API, open pages signed in."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+SESSION_COOKIE = "chat_app.session_token"
+
+
+def start_conversation(app_url: str, creator, *others) -> int:
+    """Create (or reopen) a conversation through the API; returns its id."""
+    response = httpx.post(
+        f"{app_url}/api/conversations",
+        json={"emails": [other.email for other in others]},
+        headers={"Authorization": f"Bearer {creator.token}"},
+        timeout=20,
+    )
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def send_as(app_url: str, token: str, conversation_id: int, text: str) -> None:
+    """Send a message through the API as the holder of `token`."""
+    httpx.post(
+        f"{app_url}/api/conversations/{conversation_id}/messages",
+        json={"content": text, "client_message_id": uuid.uuid4().hex},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+    ).raise_for_status()
+
+
+def page_signed_in_as(new_context, app_url: str, account):
+    """A page in a new browser context holding `account`'s session cookie."""
+    context = new_context()
+    context.add_cookies([{"name": SESSION_COOKIE, "value": account.token, "url": app_url}])
+    return context.new_page()
