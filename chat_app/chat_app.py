@@ -10,6 +10,7 @@ from chat_app.pages.auth import sign_in_page, sign_up_page
 from chat_app.pages.home import home_page
 from chat_app.pages.messages import messages_page, thread_page
 from chat_app.realtime import push
+from chat_app.realtime.guard import SocketGuard
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
 from chat_app.states.inbox import InboxState
@@ -18,6 +19,7 @@ from chat_app.states.subscriptions import subscribe_states
 from chat_app.states.thread import ThreadState
 
 app = rx.App(api_transformer=create_api())
+app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute="_bound_user_id"))
 push.bind_app(app)
 subscribe_states()
 

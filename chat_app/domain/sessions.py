@@ -113,6 +113,23 @@ def authenticate(
     return Authenticated(auth_session=auth_session, user=user)
 
 
+def authenticate_session_id(
+    *, session: Session, session_id: int, now: datetime | None = None
+) -> Authenticated | None:
+    """Like `authenticate`, for a session known by id (a tab bound to it earlier).
+
+    Returns:
+        The session and its user, or None if it was revoked or has expired.
+    """
+    now = now or utcnow()
+    row = session.exec(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == session_id, AuthSession.expires_at > now)
+    ).first()
+    return Authenticated(auth_session=row[0], user=row[1]) if row else None
+
+
 def require_user(*, session: Session, token: str | None) -> Authenticated:
     """Like `authenticate`, but raise when there is no live session.
 
@@ -154,6 +171,19 @@ def revoke_session(*, session: Session, user_id: int, session_id: int) -> int:
     session.delete(auth_session)
     session.commit()
     return session_id
+
+
+def revoke_session_if_present(*, session: Session, user_id: int, session_id: int) -> bool:
+    """Revoke one of the user's sessions if it still exists (signing out twice is fine).
+
+    Returns:
+        Whether a session was revoked.
+    """
+    try:
+        revoke_session(session=session, user_id=user_id, session_id=session_id)
+    except NotFound:
+        return False
+    return True
 
 
 def revoke_other_sessions(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chat_app.components.account import devices_section, password_section, profile_section
+from chat_app.components.account import (
+    devices_section,
+    password_section,
+    profile_section,
+)
 from chat_app.components.layout import page_frame
 from chat_app.states.session import SessionState
 

@@ -17,12 +17,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import reflex as rx
 from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 
+from chat_app.realtime.guard import forget_event_identity
 from chat_app.realtime.tabs import tab_registry
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ class _Subscription:
 _app: rx.App | None = None
 _subscriptions: dict[str, list[_Subscription]] = {}
 _pending: set[asyncio.Task] = set()
+_rechecks: dict[str, asyncio.TimerHandle] = {}
+# Timers further out than this are not kept: the tab's next event re-checks anyway.
+_RECHECK_HORIZON = timedelta(days=1)
 
 
 def bind_app(app: rx.App) -> None:
@@ -99,6 +104,22 @@ def _spawn(delivery: Awaitable[None]) -> asyncio.Task:
     return task
 
 
+def recheck_tab_at(token: str, user_id: int, topic: str, delay: timedelta) -> None:
+    """Deliver `topic` to this one tab after `delay` (its session's expiry), replacing any earlier timer."""
+    if (previous := _rechecks.pop(token, None)) is not None:
+        previous.cancel()
+    if delay > _RECHECK_HORIZON:
+        return
+    subscriptions = _subscriptions.get(topic, [])
+
+    def fire() -> None:
+        _rechecks.pop(token, None)
+        _spawn(_deliver_to_tab(user_id, token, subscriptions, None))
+
+    loop = asyncio.get_running_loop()
+    _rechecks[token] = loop.call_later(max(delay.total_seconds(), 0) + 0.5, fire)
+
+
 async def _deliver(
     user_ids: list[int], topic: str, payload: Any, skip_token: str | None
 ) -> None:
@@ -119,6 +140,7 @@ async def _deliver_to_tab(
     user_id: int, token: str, subscriptions: list[_Subscription], payload: Any
 ) -> None:
     assert _app is not None
+    forget_event_identity()  # this runs for the tab, not for whoever caused it
     namespace = _app.event_namespace
     if namespace is None:
         return

@@ -1,18 +1,22 @@
-"""Who is signed in in this tab, read server-side from the socket's HttpOnly cookie."""
+"""Who is signed in in this tab: the person behind the socket's HttpOnly session cookie.
+
+The socket guard (`chat_app.realtime.guard`) resolves the cookie before each
+event; pushes, which arrive outside any event, re-check the session this tab
+was bound to by its id. A tab, once bound to a person, never shows anyone else.
+"""
 
 from __future__ import annotations
 
 import json
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlencode
 
 import reflex as rx
 
-from chat_app.config import settings
+from chat_app.clock import utcnow
 from chat_app.db import run_in_session
 from chat_app.domain import sessions
 from chat_app.domain.sessions import Authenticated
-from chat_app.realtime import push, topics
+from chat_app.realtime import guard, push, topics
 
 SIGN_IN_PATH = "/sign-in"
 HOME_PATH = "/messages"
@@ -20,7 +24,12 @@ HOME_PATH = "/messages"
 
 def safe_next_path(candidate: str | None) -> str:
     """Return `candidate` if it is a path on this site, else the messages page."""
-    if candidate and candidate.startswith("/") and not candidate.startswith("//") and "\\" not in candidate:
+    if (
+        candidate
+        and candidate.startswith("/")
+        and not candidate.startswith("//")
+        and "\\" not in candidate
+    ):
         return candidate
     return HOME_PATH
 
@@ -43,16 +52,9 @@ class SessionState(rx.State):
     user_name: str = ""
     user_email: str = ""
     _session_id: int = 0
-
-    def _session_token(self) -> str | None:
-        raw = self.router.headers.cookie
-        if not raw:
-            return None
-        try:
-            morsel = SimpleCookie(raw).get(settings.session_cookie_name)
-        except CookieError:
-            return None
-        return morsel.value if morsel else None
+    # The person this tab's token belongs to, for good: the guard refuses
+    # events from anyone else's socket presenting it.
+    _bound_user_id: int = 0
 
     def _backend_url(self, path: str) -> str:
         """Return an absolute URL of the back end this tab's socket talks to.
@@ -68,38 +70,63 @@ class SessionState(rx.State):
         return self.router.headers.origin
 
     async def _authenticate(self) -> Authenticated | None:
-        """Check this tab's session cookie against the database (off the event loop)."""
-        return await run_in_session(sessions.authenticate, token=self._session_token())
+        """The live session behind this tab now (the database decides, off the event loop)."""
+        identity = guard.event_identity()
+        if identity is not guard.NOT_AN_EVENT:
+            return identity  # type: ignore[return-value]
+        if not self._session_id:
+            return None
+        return await run_in_session(sessions.authenticate_session_id, session_id=self._session_id)
 
     async def _apply(self, authenticated: Authenticated | None) -> None:
         token = self.router.session.client_token
+        if (
+            authenticated is not None
+            and self._bound_user_id
+            and authenticated.user.id != self._bound_user_id
+        ):
+            authenticated = None
         if authenticated is None:
             if self.user_id:
                 await push.unregister_tab(self.user_id, token)
-            self.reset()
+                await self._forget_tab()
             return
-        user = authenticated.user
-        if self.user_id and self.user_id != user.id:
-            await push.unregister_tab(self.user_id, token)
+        user, auth_session = authenticated.user, authenticated.auth_session
         self.user_id, self.user_name, self.user_email = user.id, user.name, user.email
-        self._session_id = authenticated.auth_session.id
+        self._session_id, self._bound_user_id = auth_session.id, user.id
         await push.register_tab(user.id, token)
+        push.recheck_tab_at(
+            token, user.id, topics.SESSIONS_CHANGED, auth_session.expires_at - utcnow()
+        )
+
+    async def _forget_tab(self) -> None:
+        """Empty every state of this tab (no message text stays in the state store)."""
+        bound = self._bound_user_id
+        root = self._get_root_state()
+        pending = list(type(root).get_substates())
+        while pending:
+            state_cls = pending.pop()
+            pending.extend(state_cls.get_substates())
+            if state_cls is type(self) or not state_cls.__module__.startswith("chat_app."):
+                continue  # Reflex's own internal states are left alone
+            (await root.get_state(state_cls)).reset()
+        self.reset()
+        self._bound_user_id = bound
 
     async def _verified_user_id(self) -> int:
-        """Re-check the session cookie now; 0 (and this tab signed out) if it died."""
+        """Re-check the session now; 0 (and this tab signed out) if it died."""
         await self._apply(await self._authenticate())
         return self.user_id
 
     @rx.event
     async def load_user(self):
         """On load of a public page: show who is signed in, if anyone."""
-        await self._apply(await self._authenticate())
+        await self._verified_user_id()
 
     @rx.event
     async def require_sign_in(self):
         """On load of a protected page: send signed-out visitors to sign in, then back."""
-        await self._apply(await self._authenticate())
-        if not self.user_id:
+        if not await self._verified_user_id():
             here = self.router.url.path or HOME_PATH
             query = self.router.url.query
             next_path = here + (f"?{query}" if query else "")
@@ -109,8 +136,7 @@ class SessionState(rx.State):
     @rx.event
     async def leave_if_signed_in(self):
         """On load of the sign-in and sign-up pages: signed-in visitors go on."""
-        await self._apply(await self._authenticate())
-        if self.user_id:
+        if await self._verified_user_id():
             return rx.redirect(
                 safe_next_path(self.router.url.query_parameters.get("next")), replace=True
             )
@@ -118,21 +144,21 @@ class SessionState(rx.State):
 
     @rx.event
     async def sign_out(self):
-        """Revoke this tab's session and leave through the route that clears the cookie."""
-        await run_in_session(sessions.revoke_token, token=self._session_token())
-        user_id = self.user_id
-        await self._apply(None)
-        if user_id:
+        """End this session, empty this tab, and leave through the route that clears the cookie."""
+        user_id, session_id = self.user_id, self._session_id
+        if user_id and session_id:
+            await run_in_session(
+                sessions.revoke_session_if_present, user_id=user_id, session_id=session_id
+            )
             push.publish([user_id], topics.SESSIONS_CHANGED)
+        await self._apply(None)
         return full_page_load(
             self._backend_url("/api/auth/sign-out/complete?")
             + urlencode({"return_to": self._page_origin()})
         )
 
     async def _on_sessions_changed(self, _payload: object):
-        """Pushed when one of the user's sessions was revoked: re-check this tab's."""
-        await self._apply(await self._authenticate())
-        if not self.user_id:
+        """Pushed when one of the user's sessions ended (or may have): re-check this tab's."""
+        if self.user_id and not await self._verified_user_id():
             return full_page_load(SIGN_IN_PATH)
         return None
-

@@ -16,6 +16,7 @@ from chat_app.realtime import push, topics
 from chat_app.states.session import SessionState
 
 WINDOW_MAX = 300
+CATCH_UP_OVERLAP = 20
 TYPING_SHOWN_SECONDS = 5.0
 
 
@@ -106,7 +107,9 @@ class ThreadState(rx.State):
         if len(stored) > WINDOW_MAX:
             stored = stored[-WINDOW_MAX:]
             self.has_older = True
-        self.messages = stored + pending
+        merged = stored + pending
+        if merged != self.messages:  # an unchanged list is not sent again
+            self.messages = merged
 
     @rx.event
     async def open(self):
@@ -158,7 +161,15 @@ class ThreadState(rx.State):
         self.messages, self.typing_names = [], []
 
     async def _catch_up(self, user_id: int) -> None:
-        after = self._last_stored_id()
+        """Merge in whatever the database has that this tab may lack.
+
+        The last few known messages are read again: a message stored just
+        before one already shown (this tab's own send, or a transaction that
+        committed late) must not fall into a gap.
+        """
+        stored = [row["id"] for row in self.messages if row["id"]]
+        overlap = stored[-CATCH_UP_OVERLAP:]
+        after = overlap[0] - 1 if overlap else 0
         while True:
             views = await run_in_session(
                 conversations.list_messages,

@@ -12,7 +12,13 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
 from chat_app.models import Message
-from tests.browser.ui import MESSAGES_URL, screenshot, sign_in_to_messages, sign_up, wait_until_interactive
+from tests.browser.ui import (
+    MESSAGES_URL,
+    screenshot,
+    sign_in_to_messages,
+    sign_up,
+    wait_until_interactive,
+)
 from tests.conftest import unique_email
 
 PASSWORD = "password123"

@@ -111,3 +111,15 @@ class ReflexSocket:
     async def close(self) -> None:
         """Disconnect."""
         await self._client.disconnect()
+
+
+def run_async(coroutine_function, *args: Any) -> Any:
+    """Run `coroutine_function(*args)` to completion on a fresh event loop in its own thread.
+
+    Playwright's sync API keeps an event loop running in the test's thread, so
+    `asyncio.run` there would refuse.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function(*args))).result()

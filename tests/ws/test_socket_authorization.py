@@ -8,10 +8,10 @@ frame, and the database must not change.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
+from reflex.state import State
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -21,8 +21,7 @@ from chat_app.states.account import AccountState
 from chat_app.states.inbox import InboxState
 from chat_app.states.session import SessionState
 from chat_app.states.thread import ThreadState
-from reflex.state import State
-from tests.support.reflex_client import ReflexSocket, handler_name
+from tests.support.reflex_client import ReflexSocket, handler_name, run_async
 
 SECRET = "the launch code is 0000"
 
@@ -89,7 +88,7 @@ def test_a_stranger_and_a_signed_out_socket_read_and_write_nothing(app_server, a
         signed_out = await _attack(app_server.url, None, conversation_id, alice_session_id)
         return as_mallory, signed_out
 
-    as_mallory, signed_out = asyncio.run(both())
+    as_mallory, signed_out = run_async(both)
 
     for socket in (as_mallory, signed_out):
         received = socket.text()
@@ -128,6 +127,6 @@ def test_a_member_socket_does_read_the_conversation(app_server, make_account):
         await socket.close()
         return socket
 
-    socket = asyncio.run(as_bob())
+    socket = run_async(as_bob)
     assert SECRET in socket.text()
     assert socket.delta_value(ThreadState, "not_found") is False
