@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +33,41 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         yield server
     finally:
         server.stop()
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture(scope="session")
+def redis_app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The real app with its state in Redis and two back-end workers (SQLite database).
+
+    It gets a Redis database index of its own, emptied before and after.
+    """
+    import redis
+
+    index = random.randint(1, 15)
+    url = f"{REDIS_URL}/{index}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    folder = tmp_path_factory.mktemp("app-redis")
+    database_url = f"sqlite:///{folder / 'chat_app.db'}"
+    migrate(database_url)
+    server = AppServer(
+        database_url=database_url,
+        work_dir=folder,
+        env={"REFLEX_REDIS_URL": url, "GRANIAN_WORKERS": "2"},
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture(scope="session")
@@ -84,28 +121,25 @@ def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@test.com"
 
 
+def create_account(base_url: str, name: str = "Test User", email: str | None = None) -> Account:
+    """Sign up through `POST /api/auth/sign-up/email` on the app at `base_url`."""
+    email = email or unique_email(name.split()[0].lower())
+    response = httpx.post(
+        f"{base_url}/api/auth/sign-up/email",
+        json={"name": name, "email": email, "password": DEFAULT_PASSWORD},
+        timeout=20,
+    )
+    response.raise_for_status()
+    body = response.json()
+    return Account(
+        name=name, email=email, password=DEFAULT_PASSWORD, token=body["token"], id=int(body["user"]["id"])
+    )
+
+
 @pytest.fixture
 def make_account(app_server: AppServer):
-    """Create accounts through `POST /api/auth/sign-up/email`."""
-
-    def create(name: str = "Test User", email: str | None = None) -> Account:
-        email = email or unique_email(name.split()[0].lower())
-        response = httpx.post(
-            f"{app_server.url}/api/auth/sign-up/email",
-            json={"name": name, "email": email, "password": DEFAULT_PASSWORD},
-            timeout=20,
-        )
-        response.raise_for_status()
-        body = response.json()
-        return Account(
-            name=name,
-            email=email,
-            password=DEFAULT_PASSWORD,
-            token=body["token"],
-            id=int(body["user"]["id"]),
-        )
-
-    return create
+    """Create accounts on the default test server."""
+    return lambda name="Test User", email=None: create_account(app_server.url, name, email)
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +159,8 @@ def new_context(browser, app_server: AppServer):
     contexts = []
 
     def open_context(**options):
-        context = browser.new_context(base_url=app_server.url, **options)
+        options.setdefault("base_url", app_server.url)
+        context = browser.new_context(**options)
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context

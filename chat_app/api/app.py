@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chat_app.api import auth, conversations
-from chat_app.api.common import install_error_handlers, unknown_api_route
+from chat_app.api.common import HTTP_METHODS, install_error_handlers, unknown_api_route
 
 
 def create_api() -> FastAPI:
@@ -23,7 +23,7 @@ def create_api() -> FastAPI:
     api.add_api_route(
         "/api/{path:path}",
         unknown_api_route,
-        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        methods=list(HTTP_METHODS),
         include_in_schema=False,
     )
     return api

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from chat_app.api.common import (
     ApiError,
-    client_ip,
     clear_session_cookie,
+    client_ip,
     optional_auth,
     request_credentials,
     require_auth,

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from reflex.config import get_config
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from chat_app.config import settings
 from chat_app.db import run_in_session
@@ -75,7 +75,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, "ERROR")
+        # 400: FastAPI's own "There was an error parsing the body" (e.g. not UTF-8).
+        code = {400: "VALIDATION_ERROR", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            error.status_code, "ERROR"
+        )
         return error_response(error.status_code, code, str(error.detail))
 
     @app.exception_handler(Exception)
@@ -83,20 +86,29 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "INTERNAL_SERVER_ERROR", "Something went wrong")
 
 
+# The methods `unknown_api_route` answers for (and may list in `Allow`).
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 async def unknown_api_route(request: Request) -> JSONResponse:
     """Answer a request no API route took: JSON, never Reflex's HTML 404 page.
 
-    Registered last, for everything under `/api/`: without it such a request
-    falls through to the Reflex app mounted behind the API. A path that exists
-    for other methods gets 405 with `Allow`; any other gets 404.
+    Registered last, for everything under `/api/` and every method: without it
+    such a request falls through to the Reflex app mounted behind the API. A path
+    that other routes serve for other methods gets 405 with `Allow`, else 404.
     """
-    allowed: set[str] = set()
-    for route in request.app.router.routes:
-        if route.matches(request.scope)[0] is Match.PARTIAL:
-            allowed |= getattr(route, "methods", None) or set()
+    allowed = []
+    for method in HTTP_METHODS:
+        probe = {**request.scope, "method": method}
+        for route in request.app.router.routes:
+            if isinstance(route, Mount) or getattr(route, "endpoint", None) is unknown_api_route:
+                continue  # Reflex's catch-all mount, and this route itself
+            if route.matches(probe)[0] is Match.FULL:
+                allowed.append(method)
+                break
     if allowed:
         return error_response(
-            405, "METHOD_NOT_ALLOWED", "Method Not Allowed", {"Allow": ", ".join(sorted(allowed))}
+            405, "METHOD_NOT_ALLOWED", "Method Not Allowed", {"Allow": ", ".join(allowed)}
         )
     return error_response(404, "NOT_FOUND", "Not Found")
 

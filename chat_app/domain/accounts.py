@@ -23,7 +23,9 @@ INVALID_CREDENTIALS = "Invalid email or password"
 
 # Deliberately plain: one "@", a dot in the domain, no spaces. Deliverability
 # is for a confirmation email to prove, not a regular expression.
-_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_EMAIL_PATTERN = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+$")
+# Whitespace is collapsed; any other control character is refused.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def normalize_email(email: str) -> str:
@@ -58,6 +60,8 @@ def validate_name(name: str) -> str:
     Raises:
         InvalidInput: If it is empty or longer than 100 characters.
     """
+    if _CONTROL_CHARACTERS.search(name or ""):
+        raise InvalidInput("A name can't contain control characters", code="INVALID_NAME", field="name")
     name = " ".join((name or "").split())
     if not name:
         raise InvalidInput("Enter your name", code="INVALID_NAME", field="name")

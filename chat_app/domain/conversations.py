@@ -25,6 +25,9 @@ PAGE_SIZE_MAX = 200
 PREVIEW_LENGTH = 120
 MAX_MEMBERS = 50
 _CLIENT_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Line breaks and tabs are text; other control characters (NUL above all,
+# which PostgreSQL cannot store) are not.
+_FORBIDDEN_IN_BODY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,6 +342,10 @@ def validate_message_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
         raise InvalidInput("A message can't be empty", code="EMPTY_MESSAGE", field="content")
+    if _FORBIDDEN_IN_BODY.search(body):
+        raise InvalidInput(
+            "A message can't contain control characters", code="INVALID_CHARACTERS", field="content"
+        )
     if len(body) > MESSAGE_MAX_LENGTH:
         raise InvalidInput(
             f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters "

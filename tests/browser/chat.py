@@ -31,8 +31,8 @@ def send_as(app_url: str, token: str, conversation_id: int, text: str) -> None:
     ).raise_for_status()
 
 
-def page_signed_in_as(new_context, app_url: str, account):
+def page_signed_in_as(new_context, app_url: str, account, **context_options):
     """A page in a new browser context holding `account`'s session cookie."""
-    context = new_context()
+    context = new_context(**context_options)
     context.add_cookies([{"name": SESSION_COOKIE, "value": account.token, "url": app_url}])
     return context.new_page()

@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -35,6 +34,7 @@ from sqlmodel import Session, SQLModel
 
 import chat_app.db
 import chat_app.models  # noqa: F401  (registers the tables)
+from alembic import command
 from chat_app.db import build_engine
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

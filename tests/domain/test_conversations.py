@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import update
 from sqlmodel import Session, func, select
@@ -582,3 +580,21 @@ def test_list_conversations_uses_a_fixed_number_of_queries(
 
     assert len(few) == len(many), (few, many)
     assert len(many) <= 4
+
+
+@pytest.mark.parametrize("body", ["nul \x00 inside", "bell \x07", "escape \x1b[31m"])
+def test_control_characters_in_a_message_are_refused(session, body):
+    alice = make_user(session, "Alice")
+    bob = make_user(session, "Bob")
+    conversation_id, _ = conv.start_conversation(session=session, creator_id=alice.id, emails=[bob.email])
+    with pytest.raises(InvalidInput) as refused:
+        conv.send_message(
+            session=session, user_id=alice.id, conversation_id=conversation_id, body=body,
+            client_message_id="ctl-1",
+        )
+    assert refused.value.code == "INVALID_CHARACTERS"
+    sent = conv.send_message(
+        session=session, user_id=alice.id, conversation_id=conversation_id,
+        body="line one\n\tline two", client_message_id="ctl-2",
+    )
+    assert sent.message.body == "line one\n\tline two"

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import socketio
-
 from reflex.state import BaseState
 
 NAMESPACE = "/_event"

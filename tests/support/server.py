@@ -71,6 +71,7 @@ class AppServer:
         self.work_dir = work_dir
         self.log_path = work_dir / "server.log"
         self.extra_env = env or {}
+        self.redis_url = self.extra_env.get("REFLEX_REDIS_URL")
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
