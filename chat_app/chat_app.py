@@ -5,11 +5,13 @@ from __future__ import annotations
 import reflex as rx
 
 from chat_app.api.app import create_api
+from chat_app.api.security_headers import add_security_headers
 from chat_app.pages.account import account_page
 from chat_app.pages.auth import sign_in_page, sign_up_page
 from chat_app.pages.home import home_page
 from chat_app.pages.messages import messages_page, thread_page
 from chat_app.realtime import push
+from chat_app.realtime.expiry import watch_session_expiry
 from chat_app.realtime.guard import SocketGuard
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
@@ -18,9 +20,10 @@ from chat_app.states.session import SessionState
 from chat_app.states.subscriptions import subscribe_states
 from chat_app.states.thread import ThreadState
 
-app = rx.App(api_transformer=create_api())
+app = rx.App(api_transformer=[create_api(), add_security_headers])
 app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute="_bound_user_id"))
 push.bind_app(app)
+app.register_lifespan_task(watch_session_expiry)
 subscribe_states()
 
 app.add_page(home_page, route="/", title="chat_app", on_load=SessionState.load_user)

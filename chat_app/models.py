@@ -30,7 +30,7 @@ class AuthSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     token_hash: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(index=True)
     last_used_at: datetime
     user_agent: str = Field(default="", max_length=512)
     ip_address: str = Field(default="", max_length=64)

@@ -130,6 +130,19 @@ def authenticate_session_id(
     return Authenticated(auth_session=row[0], user=row[1]) if row else None
 
 
+def users_with_sessions_expired_between(
+    *, session: Session, start: datetime, end: datetime
+) -> list[int]:
+    """Users with a session whose expiry fell in (start, end] (their open tabs must sign out)."""
+    return list(
+        session.exec(
+            select(AuthSession.user_id)
+            .where(AuthSession.expires_at > start, AuthSession.expires_at <= end)
+            .distinct()
+        )
+    )
+
+
 def require_user(*, session: Session, token: str | None) -> Authenticated:
     """Like `authenticate`, but raise when there is no live session.
 

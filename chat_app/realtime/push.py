@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import reflex as rx
@@ -38,9 +37,6 @@ class _Subscription:
 _app: rx.App | None = None
 _subscriptions: dict[str, list[_Subscription]] = {}
 _pending: set[asyncio.Task] = set()
-_rechecks: dict[str, asyncio.TimerHandle] = {}
-# Timers further out than this are not kept: the tab's next event re-checks anyway.
-_RECHECK_HORIZON = timedelta(days=1)
 
 
 def bind_app(app: rx.App) -> None:
@@ -102,22 +98,6 @@ def _spawn(delivery: Awaitable[None]) -> asyncio.Task:
     _pending.add(task)
     task.add_done_callback(_pending.discard)
     return task
-
-
-def recheck_tab_at(token: str, user_id: int, topic: str, delay: timedelta) -> None:
-    """Deliver `topic` to this one tab after `delay` (its session's expiry), replacing any earlier timer."""
-    if (previous := _rechecks.pop(token, None)) is not None:
-        previous.cancel()
-    if delay > _RECHECK_HORIZON:
-        return
-    subscriptions = _subscriptions.get(topic, [])
-
-    def fire() -> None:
-        _rechecks.pop(token, None)
-        _spawn(_deliver_to_tab(user_id, token, subscriptions, None))
-
-    loop = asyncio.get_running_loop()
-    _rechecks[token] = loop.call_later(max(delay.total_seconds(), 0) + 0.5, fire)
 
 
 async def _deliver(

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from chat_app.clock import utcnow
 from chat_app.db import run_in_session
 from chat_app.domain import sessions
 from chat_app.domain.sessions import Authenticated
@@ -95,9 +94,6 @@ class SessionState(rx.State):
         self.user_id, self.user_name, self.user_email = user.id, user.name, user.email
         self._session_id, self._bound_user_id = auth_session.id, user.id
         await push.register_tab(user.id, token)
-        push.recheck_tab_at(
-            token, user.id, topics.SESSIONS_CHANGED, auth_session.expires_at - utcnow()
-        )
 
     async def _forget_tab(self) -> None:
         """Empty every state of this tab (no message text stays in the state store)."""

@@ -95,17 +95,21 @@ class ReflexSocket:
         """Everything received, as one string to search."""
         return "\n".join(self.raw_frames)
 
-    def delta_value(self, state_cls: type[BaseState], var: str) -> Any:
-        """The last value of `state_cls.var` that any frame carried (None if never sent)."""
+    def values_of(self, state_cls: type[BaseState], var: str) -> list[Any]:
+        """Every value of `state_cls.var` that the frames carried, in order."""
         key = state_cls.get_full_name()
-        found = None
+        found = []
         for frame in self.frames:
             delta = frame.get("delta", {}) if isinstance(frame, dict) else {}
-            substate = delta.get(key, {})
-            for name, value in substate.items():
-                if name == var or name.startswith(f"{var}_rx_state_") or name.split("_rx_state_")[0] == var:
-                    found = value
+            for name, value in delta.get(key, {}).items():
+                if name.split("_rx_state_")[0] == var:
+                    found.append(value)
         return found
+
+    def delta_value(self, state_cls: type[BaseState], var: str) -> Any:
+        """The last value of `state_cls.var` that any frame carried (None if never sent)."""
+        values = self.values_of(state_cls, var)
+        return values[-1] if values else None
 
     async def close(self) -> None:
         """Disconnect."""

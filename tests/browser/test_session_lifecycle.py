@@ -1,0 +1,84 @@
+"""A tab's token changes with its person; expiry reaches open tabs; signing out leaves nothing behind."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import redis
+from playwright.sync_api import expect
+from sqlmodel import Session, update
+
+from chat_app.clock import utcnow
+from chat_app.models import AuthSession
+from tests.browser.chat import page_signed_in_as, send_as, start_conversation
+from tests.browser.ui import MESSAGES_URL, SIGN_IN_URL, sign_in, wait_until_interactive
+from tests.conftest import create_account
+
+
+def _tab_token(page) -> str:
+    return page.evaluate("sessionStorage.getItem('token')")
+
+
+def test_signing_in_and_out_gives_the_tab_a_fresh_token(new_context, make_account):
+    account = make_account("Token Turner")
+    page = new_context().new_page()
+    page.goto("/sign-in")
+    wait_until_interactive(page)
+    before = _tab_token(page)
+    sign_in(page, email=account.email, password=account.password, path=None)
+    page.wait_for_url(MESSAGES_URL)
+    wait_until_interactive(page, "#sign-out")
+    signed_in = _tab_token(page)
+    page.locator("#sign-out").click()
+    page.wait_for_url(SIGN_IN_URL)
+    wait_until_interactive(page)
+    after = _tab_token(page)
+    assert before and signed_in and after
+    assert len({before, signed_in, after}) == 3
+
+
+def test_an_expiring_session_signs_its_open_tab_out(new_context, app_server, app_db, make_account):
+    account = make_account("Soon Expired")
+    page = page_signed_in_as(new_context, app_server.url, account)
+    page.goto("/messages")
+    expect(page.locator("#signed-in-name")).to_have_text("Soon Expired")
+    # Seven idle days later, in a few seconds: the session runs out while the tab sits open.
+    expires_at = utcnow() + timedelta(seconds=3)
+    with Session(app_db) as session:
+        session.exec(
+            update(AuthSession).where(AuthSession.user_id == account.id).values(expires_at=expires_at)
+        )
+        session.commit()
+    page.wait_for_url(re.compile(r"/sign-in"), timeout=15_000)  # no click, no reload by the test
+    late = time.time() - expires_at.timestamp()
+    print(f"\nsigned out {late:.2f} s after the session expired")
+    assert late < 2.5
+
+
+def test_signing_out_leaves_no_message_text_in_redis(new_context, redis_app_server):
+    server = redis_app_server
+    alice, bob = create_account(server.url, "Alice Leaving"), create_account(server.url, "Bob Away")
+    conversation_id = start_conversation(server.url, alice, bob)
+    private = "a sentence only alice's tab has seen"
+    send_as(server.url, alice.token, conversation_id, private)
+    page = page_signed_in_as(new_context, server.url, alice, base_url=server.url)
+    page.goto(f"/messages/{conversation_id}")
+    expect(page.locator(".message-body")).to_have_text([private])
+
+    client = redis.Redis.from_url(server.redis_url)
+
+    def stored_anywhere() -> bool:
+        for key in client.scan_iter(count=1000):
+            if client.type(key) == b"string" and private.encode() in (client.get(key) or b""):
+                return True
+        return False
+
+    assert stored_anywhere()  # the tab's state, with the message, is in Redis
+    wait_until_interactive(page, "#sign-out")
+    page.locator("#sign-out").click()
+    page.wait_for_url(re.compile(r"/sign-in"))
+    page.wait_for_timeout(500)
+    assert not stored_anywhere()
+    client.close()
