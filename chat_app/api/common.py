@@ -195,7 +195,7 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=served_over_https(request),
     )
 
 
@@ -208,10 +208,24 @@ def clear_session_cookie(request: Request, response: Response) -> None:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=served_over_https(request),
     )
 
 
+def _forwarded(request: Request, header: str) -> str | None:
+    """The value the outermost trusted proxy put in `header` (Reflex's `trusted_proxy_hops`)."""
+    hops = get_config().trusted_proxy_hops
+    if not hops:
+        return None
+    values = [value.strip() for value in request.headers.get(header, "").split(",") if value.strip()]
+    return values[-hops] if len(values) >= hops else None
+
+
+def served_over_https(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS (directly, or through a trusted proxy)."""
+    return request.url.scheme == "https" or _forwarded(request, "x-forwarded-proto") == "https"
+
+
 def client_ip(request: Request) -> str:
-    """The peer address (Reflex's `trusted_proxy_hops` logic is not applied here)."""
-    return request.client.host if request.client else ""
+    """The browser's address: the peer, or what a trusted proxy says it is."""
+    return _forwarded(request, "x-forwarded-for") or (request.client.host if request.client else "")
