@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +15,10 @@ from sqlmodel import Session
 from chat_app.db import build_engine
 from chat_app.models import SignInFailure
 from tests.support.browser import CHROMIUM_ARGS, chromium_path
+from tests.support.databases import (
+    temporary_postgres_database,
+    temporary_redis_database,
+)
 from tests.support.server import AppServer, migrate
 
 DEFAULT_PASSWORD = "password123"
@@ -36,38 +39,31 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
 def redis_app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """The real app with its state in Redis and two back-end workers (SQLite database).
+    """The app as it grows: PostgreSQL, state in Redis, two back-end workers.
 
-    It gets a Redis database index of its own, emptied before and after.
+    A throwaway PostgreSQL database and an empty Redis index of its own.
     """
-    import redis
-
-    index = random.randint(1, 15)
-    url = f"{REDIS_URL}/{index}"
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    folder = tmp_path_factory.mktemp("app-redis")
-    database_url = f"sqlite:///{folder / 'chat_app.db'}"
-    migrate(database_url)
-    server = AppServer(
-        database_url=database_url,
-        work_dir=folder,
-        env={"REFLEX_REDIS_URL": url, "GRANIAN_WORKERS": "2"},
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        client.flushdb()
-        client.close()
+    folder = tmp_path_factory.mktemp("app-pg-redis")
+    with (
+        temporary_postgres_database(POSTGRES_URL) as database_url,
+        temporary_redis_database(REDIS_URL) as redis_url,
+    ):
+        migrate(database_url)
+        server = AppServer(
+            database_url=database_url,
+            work_dir=folder,
+            env={"REFLEX_REDIS_URL": redis_url, "GRANIAN_WORKERS": "2"},
+        )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="session")

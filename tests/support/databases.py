@@ -1,0 +1,53 @@
+"""Throwaway PostgreSQL databases and Redis indexes for test servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+
+@contextmanager
+def temporary_postgres_database(server_url: str) -> Iterator[str]:
+    """Create a uniquely named database on the server at `server_url`; drop it afterwards.
+
+    Yields:
+        The new database's URL.
+    """
+    admin_url = make_url(server_url)
+    name = f"chat_app_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def temporary_redis_database(server_url: str) -> Iterator[str]:
+    """Take an empty Redis database index (1–15) on `server_url`; empty it again afterwards.
+
+    Yields:
+        The URL of that index.
+    """
+    for index in range(15, 0, -1):
+        client = redis.Redis.from_url(f"{server_url}/{index}")
+        if client.dbsize() == 0:
+            break
+        client.close()
+    else:
+        raise RuntimeError("no empty Redis database index")
+    try:
+        yield f"{server_url}/{index}"
+    finally:
+        client.flushdb()
+        client.close()
