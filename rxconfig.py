@@ -4,6 +4,10 @@ import os
 
 import reflex as rx
 
+from chat_app.serving import respawn_failed_workers
+
+respawn_failed_workers()
+
 config = rx.Config(
     app_name="chat_app",
     # The app's own database is configured by DATABASE_URL (chat_app/config.py);
