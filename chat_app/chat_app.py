@@ -13,6 +13,7 @@ from chat_app.pages.messages import messages_page, thread_page
 from chat_app.realtime import push
 from chat_app.realtime.expiry import watch_session_expiry
 from chat_app.realtime.guard import SocketGuard
+from chat_app.realtime.redis_watch import watch_for_redis_restarts
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
 from chat_app.states.inbox import InboxState
@@ -24,6 +25,7 @@ app = rx.App(api_transformer=[create_api(), add_security_headers])
 app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute="_bound_user_id"))
 push.bind_app(app)
 app.register_lifespan_task(watch_session_expiry)
+app.register_lifespan_task(watch_for_redis_restarts, app=app)
 subscribe_states()
 
 app.add_page(home_page, route="/", title="chat_app", on_load=SessionState.load_user)

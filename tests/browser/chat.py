@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -36,3 +37,21 @@ def page_signed_in_as(new_context, app_url: str, account, **context_options):
     context = new_context(**context_options)
     context.add_cookies([{"name": SESSION_COOKIE, "value": account.token, "url": app_url}])
     return context.new_page()
+
+
+def send_reliably(server, token: str, conversation_id: int, text: str, client_id: str) -> None:
+    """Send like a careful client: on a dropped connection, retry with the same id."""
+    for _ in range(40):
+        try:
+            response = httpx.post(
+                f"{server.url}/api/conversations/{conversation_id}/messages",
+                json={"content": text, "client_message_id": client_id},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            if response.status_code in (200, 201):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"could not send {text!r}")

@@ -11,7 +11,7 @@ import time
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.chat import page_signed_in_as, start_conversation
+from tests.browser.chat import page_signed_in_as, send_reliably, start_conversation
 from tests.browser.ui import wait_until_interactive
 from tests.conftest import create_account
 
@@ -21,24 +21,6 @@ def _workers(server) -> list[int]:
         ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True, check=False
     )
     return [int(pid) for pid in found.stdout.split()]
-
-
-def _send_reliably(server, token: str, conversation_id: int, text: str, client_id: str) -> None:
-    """Send like a careful client: on a dropped connection, retry with the same id."""
-    for _ in range(40):
-        try:
-            response = httpx.post(
-                f"{server.url}/api/conversations/{conversation_id}/messages",
-                json={"content": text, "client_message_id": client_id},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=10,
-            )
-            if response.status_code in (200, 201):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"could not send {text!r}")
 
 
 def _stored(server, token: str, conversation_id: int) -> list[str]:
@@ -68,7 +50,7 @@ def test_killing_a_worker_mid_burst_loses_and_doubles_nothing(new_context, redis
 
     def burst() -> None:
         for index in range(30):
-            _send_reliably(server, alice.token, conversation_id, f"burst {index:02d}", f"burst-{index}")
+            send_reliably(server, alice.token, conversation_id, f"burst {index:02d}", f"burst-{index}")
             time.sleep(0.05)
 
     sender = threading.Thread(target=burst)
@@ -90,14 +72,14 @@ def test_restarting_the_whole_multi_worker_server_catches_tabs_up(new_context, r
     alice, bob = create_account(server.url, "Alice Again"), create_account(server.url, "Bob Again")
     conversation_id = start_conversation(server.url, alice, bob)
     page = _open_thread(new_context, server, bob, conversation_id)
-    _send_reliably(server, alice.token, conversation_id, "before", "restart-1")
+    send_reliably(server, alice.token, conversation_id, "before", "restart-1")
     expect(page.locator("#message-list .message-body")).to_have_text(["before"])
     server.restart()
-    _send_reliably(server, alice.token, conversation_id, "during the comeback", "restart-2")
+    send_reliably(server, alice.token, conversation_id, "during the comeback", "restart-2")
     expect(page.locator("#message-list .message-body")).to_have_text(
         ["before", "during the comeback"], timeout=30_000
     )
-    _send_reliably(server, alice.token, conversation_id, "after", "restart-3")
+    send_reliably(server, alice.token, conversation_id, "after", "restart-3")
     expect(page.locator("#message-list .message-body")).to_have_text(
         ["before", "during the comeback", "after"], timeout=30_000
     )

@@ -7,8 +7,8 @@ import re
 
 import redis
 from playwright.sync_api import expect
-
 from reflex.utils.token_manager import RedisTokenManager
+
 from tests.browser.chat import page_signed_in_as
 from tests.browser.ui import wait_until_interactive
 from tests.conftest import create_account
