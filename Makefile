@@ -12,7 +12,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install install-dev migrate run dev test chromium clean
+.PHONY: install install-dev migrate run dev test test-tools export clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +40,24 @@ run: migrate
 dev: migrate
 	$(VENV)/bin/reflex run
 
-## Browser tests drive Debian's Chromium; install it when missing (as root).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Install Chromium first: sudo apt-get install chromium" >&2; exit 1; fi; }
+## Browser tests drive Debian's Chromium, and the hosting test serves the export
+## with nginx; install them when missing (as root).
+test-tools:
+	@if ! command -v chromium >/dev/null 2>&1 || ! [ -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx >/dev/null; \
+	  else echo "Install these first: sudo apt-get install chromium nginx" >&2; exit 1; fi; fi
 
-test: install-dev chromium
+test: install-dev test-tools
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## Static front end + back-end bundle in $(EXPORT_DIR): frontend.zip, backend.zip.
+## API_URL is where browsers will reach the back end; DEPLOY_URL where the page is served.
+EXPORT_DIR ?= $(CURDIR)/../chat_app-export
+API_URL ?= http://localhost:8000
+DEPLOY_URL ?= http://localhost:3000
+export: install
+	mkdir -p $(EXPORT_DIR)
+	REFLEX_API_URL=$(API_URL) REFLEX_DEPLOY_URL=$(DEPLOY_URL) $(VENV)/bin/reflex export --zip-dest-dir $(EXPORT_DIR)
 
 clean:
 	rm -rf .web .states

@@ -61,6 +61,7 @@ class AppServer:
         database_url: str,
         work_dir: Path,
         env: dict[str, str] | None = None,
+        backend_only: bool = False,
     ):
         """Prepare (not start) a server for the database at `database_url`.
 
@@ -72,6 +73,7 @@ class AppServer:
         self.log_path = work_dir / "server.log"
         self.extra_env = env or {}
         self.redis_url = self.extra_env.get("REFLEX_REDIS_URL")
+        self.backend_only = backend_only
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -83,17 +85,13 @@ class AppServer:
     def start(self, timeout: float = 240) -> None:
         """Start the server and wait until it answers `/ping` and serves the page."""
         log = self.log_path.open("ab")
+        ports = ["--backend-port", str(self.port)]
+        if self.backend_only:
+            ports.insert(0, "--backend-only")
+        else:
+            ports += ["--frontend-port", str(self.port)]
         self.process = subprocess.Popen(
-            [
-                str(VENV_BIN / "reflex"),
-                "run",
-                "--env",
-                "prod",
-                "--frontend-port",
-                str(self.port),
-                "--backend-port",
-                str(self.port),
-            ],
+            [str(VENV_BIN / "reflex"), "run", "--env", "prod", *ports],
             cwd=PROJECT_ROOT,
             env=reflex_environment(
                 DATABASE_URL=self.database_url,
@@ -110,9 +108,8 @@ class AppServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the app exited early:\n{self.log_tail()}")
             try:
-                if (
-                    httpx.get(f"{self.url}/ping", timeout=2).status_code == 200
-                    and httpx.get(f"{self.url}/", timeout=5).status_code == 200
+                if httpx.get(f"{self.url}/ping", timeout=2).status_code == 200 and (
+                    self.backend_only or httpx.get(f"{self.url}/", timeout=5).status_code == 200
                 ):
                     return
             except httpx.HTTPError:
