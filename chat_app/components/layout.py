@@ -21,9 +21,19 @@ def top_bar() -> rx.Component:
         rx.cond(
             SessionState.user_id,
             rx.hstack(
-                rx.link("Messages", href="/messages", id="nav-messages"),
                 rx.link(
-                    rx.text(SessionState.user_name, id="nav-user-name", weight="medium"),
+                    "Messages", href="/messages", id="nav-messages", display=["none", "inline"]
+                ),
+                rx.link(
+                    rx.text(
+                        SessionState.user_name,
+                        id="nav-user-name",
+                        weight="medium",
+                        max_width=["6rem", "16rem"],
+                        overflow="hidden",
+                        text_overflow="ellipsis",
+                        white_space="nowrap",
+                    ),
                     href="/account",
                     id="nav-account",
                 ),

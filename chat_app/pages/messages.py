@@ -54,6 +54,7 @@ def messages_page() -> rx.Component:
             align="center",
         ),
         height="100%",
+        width="100%",
     )
     return _frame("flex", placeholder, _ONLY_WIDE)
 
