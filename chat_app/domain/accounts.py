@@ -103,11 +103,6 @@ def validate_password(password: str, *, field: str = "password") -> str:
     return password
 
 
-def get_user(*, session: Session, user_id: int) -> User | None:
-    """Return the user with this id, or None."""
-    return session.get(User, user_id)
-
-
 def get_user_by_email(*, session: Session, email: str) -> User | None:
     """Return the user with this (already normalised) email, or None."""
     return session.exec(select(User).where(User.email == email)).first()

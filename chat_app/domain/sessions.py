@@ -143,18 +143,6 @@ def users_with_sessions_expired_between(
     )
 
 
-def require_user(*, session: Session, token: str | None) -> Authenticated:
-    """Like `authenticate`, but raise when there is no live session.
-
-    Raises:
-        NotAuthenticated: If the token is missing, unknown, revoked or expired.
-    """
-    authenticated = authenticate(session=session, token=token)
-    if authenticated is None:
-        raise NotAuthenticated("Unauthorized")
-    return authenticated
-
-
 def list_sessions(
     *, session: Session, user_id: int, now: datetime | None = None
 ) -> list[AuthSession]:

@@ -76,7 +76,7 @@ def publish(
         skip_token: A tab not to deliver to (typically the one that caused it).
 
     Returns:
-        The delivery task (tests and shutdown may await it).
+        The delivery task.
     """
     return _spawn(_deliver(sorted(set(user_ids)), topic, payload, skip_token))
 
@@ -142,8 +142,3 @@ async def _deliver_to_tab(
         except Exception:
             logger.exception("push %s to a tab of user %s failed", subscription, user_id)
 
-
-async def drain() -> None:
-    """Wait for every delivery started so far (for tests and orderly shutdown)."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)

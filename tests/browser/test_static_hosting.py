@@ -15,7 +15,14 @@ from playwright.sync_api import expect
 
 from tests.browser.ui import MESSAGES_URL, sign_up, wait_until_interactive
 from tests.conftest import unique_email
-from tests.support.server import PROJECT_ROOT, VENV_BIN, AppServer, free_port, migrate, reflex_environment
+from tests.support.server import (
+    PROJECT_ROOT,
+    VENV_BIN,
+    AppServer,
+    free_port,
+    migrate,
+    reflex_environment,
+)
 
 NGINX_CONF = """
 daemon off;

@@ -126,14 +126,37 @@ def test_expired_session_is_rejected_and_deleted(session: Session, ada: User) ->
     assert stored_session(session, other.id) is not None
 
 
-def test_require_user(session: Session, ada: User) -> None:
-    _, token = sessions.create_session(session=session, user_id=ada.id)
+def test_authenticate_session_id_follows_revocation_and_expiry(session: Session, ada: User) -> None:
+    auth_session, _ = sessions.create_session(session=session, user_id=ada.id, now=T0)
 
-    assert sessions.require_user(session=session, token=token).user.id == ada.id
-    with pytest.raises(NotAuthenticated):
-        sessions.require_user(session=session, token="nope")
-    with pytest.raises(NotAuthenticated):
-        sessions.require_user(session=session, token=None)
+    found = sessions.authenticate_session_id(session=session, session_id=auth_session.id, now=T0)
+    assert found is not None and found.user.id == ada.id
+    assert sessions.authenticate_session_id(
+        session=session, session_id=auth_session.id, now=T0 + timedelta(days=8)
+    ) is None
+    assert sessions.revoke_session_if_present(session=session, user_id=ada.id, session_id=auth_session.id)
+    assert sessions.authenticate_session_id(session=session, session_id=auth_session.id, now=T0) is None
+    # Signing out twice is not an error.
+    assert not sessions.revoke_session_if_present(session=session, user_id=ada.id, session_id=auth_session.id)
+
+
+def test_users_with_sessions_expired_between(session: Session, ada: User) -> None:
+    grace = make_user(session, "Grace")
+    sessions.create_session(session=session, user_id=ada.id, now=T0)
+    sessions.create_session(session=session, user_id=grace.id, now=T0 + timedelta(hours=1))
+    expiry = T0 + timedelta(days=7)
+
+    assert sessions.users_with_sessions_expired_between(
+        session=session, start=expiry - timedelta(seconds=1), end=expiry
+    ) == [ada.id]
+    assert sessions.users_with_sessions_expired_between(
+        session=session, start=expiry, end=expiry + timedelta(minutes=30)
+    ) == []
+    assert sorted(
+        sessions.users_with_sessions_expired_between(
+            session=session, start=expiry - timedelta(seconds=1), end=expiry + timedelta(hours=1)
+        )
+    ) == sorted([ada.id, grace.id])
 
 
 # --- sliding refresh -------------------------------------------------------------
