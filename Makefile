@@ -12,7 +12,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install install-dev migrate run dev test test-tools export clean
+.PHONY: install install-dev migrate run dev lint test test-tools export clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,11 @@ test-tools:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nginx >/dev/null; \
 	  else echo "Install these first: sudo apt-get install chromium nginx" >&2; exit 1; fi; fi
 
-test: install-dev test-tools
+lint: install-dev
+	$(VENV)/bin/ruff check chat_app tests rxconfig.py
+	$(VENV)/bin/ruff format --check chat_app tests rxconfig.py
+
+test: install-dev test-tools lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 ## Static front end + back-end bundle in $(EXPORT_DIR): frontend.zip, backend.zip.
@@ -58,6 +62,10 @@ DEPLOY_URL ?= http://localhost:3000
 export: install
 	mkdir -p $(EXPORT_DIR)
 	REFLEX_API_URL=$(API_URL) REFLEX_DEPLOY_URL=$(DEPLOY_URL) $(VENV)/bin/reflex export --zip-dest-dir $(EXPORT_DIR)
+
+## Delivery benchmark (never part of `make test`; see bench/run.py): make bench BENCH_ARGS="--quick"
+bench: install-dev
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf .web .states

@@ -92,9 +92,7 @@ class ConversationMember(SQLModel, table=True):
     conversation_id: int = Field(
         foreign_key="conversation.id", primary_key=True, ondelete="CASCADE"
     )
-    user_id: int = Field(
-        foreign_key="user.id", primary_key=True, index=True, ondelete="CASCADE"
-    )
+    user_id: int = Field(foreign_key="user.id", primary_key=True, index=True, ondelete="CASCADE")
     joined_at: datetime
     last_read_message_id: int = Field(default=0)
 
@@ -104,9 +102,7 @@ class Message(SQLModel, table=True):
 
     __tablename__ = "message"
     __table_args__ = (
-        UniqueConstraint(
-            "sender_id", "client_message_id", name="uq_message_sender_client_id"
-        ),
+        UniqueConstraint("sender_id", "client_message_id", name="uq_message_sender_client_id"),
         Index("ix_message_conversation_id_id", "conversation_id", "id"),
     )
 

@@ -128,7 +128,11 @@ def create_account(base_url: str, name: str = "Test User", email: str | None = N
     response.raise_for_status()
     body = response.json()
     return Account(
-        name=name, email=email, password=DEFAULT_PASSWORD, token=body["token"], id=int(body["user"]["id"])
+        name=name,
+        email=email,
+        password=DEFAULT_PASSWORD,
+        token=body["token"],
+        id=int(body["user"]["id"]),
     )
 
 

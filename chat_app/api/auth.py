@@ -130,7 +130,9 @@ async def sign_out(request: Request, authenticated: Authenticated | None = Depen
 
 
 @router.get("/get-session")
-async def get_session(request: Request, authenticated: Authenticated | None = Depends(optional_auth)):
+async def get_session(
+    request: Request, authenticated: Authenticated | None = Depends(optional_auth)
+):
     """200 {session, user}, or 200 null (clearing a dead cookie)."""
     if authenticated is None:
         response = JSONResponse(None, headers=_NO_STORE)
@@ -163,9 +165,7 @@ async def revoke_session(
     body: RevokeSessionBody, authenticated: Authenticated = Depends(require_auth)
 ):
     """Revoke one of the caller's sessions by id: 200 {status: true}; 404 if not theirs."""
-    await run_in_session(
-        sessions.revoke_session, user_id=authenticated.user.id, session_id=body.id
-    )
+    await run_in_session(sessions.revoke_session, user_id=authenticated.user.id, session_id=body.id)
     push.publish([authenticated.user.id], topics.SESSIONS_CHANGED)
     return {"status": True}
 
@@ -221,7 +221,9 @@ def _redirect_target(request: Request, return_to: str, path: str) -> str:
 
 
 @router.get("/ticket", include_in_schema=False)
-async def redeem_ticket(request: Request, ticket: str = "", next: str = "/messages", return_to: str = ""):
+async def redeem_ticket(
+    request: Request, ticket: str = "", next: str = "/messages", return_to: str = ""
+):
     """Finish a sign-in made over the websocket: spend the ticket, set the cookie, go on."""
     try:
         _, token = await run_in_session(

@@ -45,7 +45,9 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict | None = None
+) -> JSONResponse:
     """Build the JSON error every route answers with."""
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
@@ -58,7 +60,10 @@ def install_error_handlers(app: FastAPI) -> None:
         status = next((s for cls, s in _STATUS_BY_ERROR if isinstance(error, cls)), 400)
         headers = None
         if isinstance(error, Throttled):
-            headers = {"Retry-After": str(error.retry_after), "X-Retry-After": str(error.retry_after)}
+            headers = {
+                "Retry-After": str(error.retry_after),
+                "X-Retry-After": str(error.retry_after),
+            }
         return error_response(status, error.code, error.message, headers)
 
     @app.exception_handler(ApiError)
@@ -217,7 +222,9 @@ def _forwarded(request: Request, header: str) -> str | None:
     hops = get_config().trusted_proxy_hops
     if not hops:
         return None
-    values = [value.strip() for value in request.headers.get(header, "").split(",") if value.strip()]
+    values = [
+        value.strip() for value in request.headers.get(header, "").split(",") if value.strip()
+    ]
     return values[-hops] if len(values) >= hops else None
 
 

@@ -71,9 +71,7 @@ def message_json(view: MessageView) -> dict:
 @router.get("")
 async def list_conversations(authenticated: Authenticated = Depends(require_auth)):
     """The caller's conversations, most recent activity first."""
-    found = await run_in_session(
-        conversations.list_conversations, user_id=authenticated.user.id
-    )
+    found = await run_in_session(conversations.list_conversations, user_id=authenticated.user.id)
     return [conversation_json(summary) for summary in found]
 
 

@@ -8,7 +8,9 @@ from chat_app.components.layout import field_error
 from chat_app.states.auth import AuthFormState
 
 
-def _field(label: str, name: str, *, type: str = "text", autocomplete: str, hint: str = "") -> rx.Component:
+def _field(
+    label: str, name: str, *, type: str = "text", autocomplete: str, hint: str = ""
+) -> rx.Component:
     return rx.vstack(
         rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
         rx.input(

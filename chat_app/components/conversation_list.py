@@ -23,7 +23,10 @@ def new_conversation_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.trigger(
             rx.icon_button(
-                rx.icon("plus"), size="2", variant="soft", id="new-conversation",
+                rx.icon("plus"),
+                size="2",
+                variant="soft",
+                id="new-conversation",
                 aria_label="New conversation",
             ),
         ),
@@ -46,9 +49,13 @@ def new_conversation_dialog() -> rx.Component:
                     ),
                     field_error(InboxState.new_error, id="new-conversation-error"),
                     rx.hstack(
-                        rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray", type="button")),
+                        rx.dialog.close(
+                            rx.button("Cancel", variant="soft", color_scheme="gray", type="button")
+                        ),
                         rx.button(
-                            "Start chat", type="submit", loading=InboxState.starting,
+                            "Start chat",
+                            type="submit",
+                            loading=InboxState.starting,
                             id="start-conversation",
                         ),
                         justify="end",
@@ -78,13 +85,26 @@ def _row(row: ConversationRow) -> rx.Component:
             _avatar(row),
             rx.vstack(
                 rx.hstack(
-                    rx.text(row["title"], weight="bold", size="2", trim="both", class_name="conversation-title",
-                            overflow="hidden", text_overflow="ellipsis", white_space="nowrap"),
+                    rx.text(
+                        row["title"],
+                        weight="bold",
+                        size="2",
+                        trim="both",
+                        class_name="conversation-title",
+                        overflow="hidden",
+                        text_overflow="ellipsis",
+                        white_space="nowrap",
+                    ),
                     rx.spacer(),
                     rx.cond(
                         row["has_messages"],
-                        rx.moment(row["last_activity_at"], calendar=LIST_TIME_FORMATS, size="1",
-                                  color="var(--gray-10)", font_size="12px"),
+                        rx.moment(
+                            row["last_activity_at"],
+                            calendar=LIST_TIME_FORMATS,
+                            size="1",
+                            color="var(--gray-10)",
+                            font_size="12px",
+                        ),
                     ),
                     width="100%",
                     align="center",
@@ -104,7 +124,9 @@ def _row(row: ConversationRow) -> rx.Component:
                     ),
                     rx.cond(
                         row["unread"] > 0,
-                        rx.badge(row["unread"], radius="full", variant="solid", class_name="unread-badge"),
+                        rx.badge(
+                            row["unread"], radius="full", variant="solid", class_name="unread-badge"
+                        ),
                     ),
                     width="100%",
                     align="center",
@@ -134,8 +156,12 @@ def _empty_state() -> rx.Component:
         rx.vstack(
             rx.icon("messages-square", size=40, color="var(--gray-9)"),
             rx.text("No conversations yet", weight="bold"),
-            rx.text("Press + and enter someone's email to start one.", size="2", color_scheme="gray",
-                    text_align="center"),
+            rx.text(
+                "Press + and enter someone's email to start one.",
+                size="2",
+                color_scheme="gray",
+                text_align="center",
+            ),
             align="center",
             spacing="2",
         ),
@@ -201,8 +227,12 @@ def conversation_list() -> rx.Component:
                         rx.foreach(InboxState.visible_rows, _row),
                         rx.cond(
                             InboxState.visible_rows.length() == 0,
-                            rx.text("No conversation matches", size="2", color_scheme="gray",
-                                    padding="1rem"),
+                            rx.text(
+                                "No conversation matches",
+                                size="2",
+                                color_scheme="gray",
+                                padding="1rem",
+                            ),
                         ),
                         spacing="0",
                         width="100%",

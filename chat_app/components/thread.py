@@ -42,20 +42,38 @@ MESSAGE_TIME_FORMATS = {
 def _status(row: MessageRow) -> rx.Component:
     return rx.match(
         row["status"],
-        ("sending", rx.text("Sending…", size="1", color_scheme="gray", class_name="message-sending")),
+        (
+            "sending",
+            rx.text("Sending…", size="1", color_scheme="gray", class_name="message-sending"),
+        ),
         (
             "failed",
             rx.hstack(
-                rx.text("Failed", size="1", color_scheme="red", class_name="message-failed",
-                        title=row["error"]),
-                rx.button("Retry", size="1", variant="ghost", color_scheme="red",
-                          on_click=ThreadState.retry(row["client_id"]), class_name="message-retry"),
+                rx.text(
+                    "Failed",
+                    size="1",
+                    color_scheme="red",
+                    class_name="message-failed",
+                    title=row["error"],
+                ),
+                rx.button(
+                    "Retry",
+                    size="1",
+                    variant="ghost",
+                    color_scheme="red",
+                    on_click=ThreadState.retry(row["client_id"]),
+                    class_name="message-retry",
+                ),
                 spacing="2",
                 align="center",
             ),
         ),
-        rx.moment(row["created_at"], calendar=MESSAGE_TIME_FORMATS, font_size="11px",
-                  color="var(--gray-10)"),
+        rx.moment(
+            row["created_at"],
+            calendar=MESSAGE_TIME_FORMATS,
+            font_size="11px",
+            color="var(--gray-10)",
+        ),
     )
 
 
@@ -64,13 +82,23 @@ def _message(row: MessageRow) -> rx.Component:
         rx.vstack(
             rx.cond(
                 ~row["mine"],
-                rx.text(row["sender_name"], size="1", weight="bold", color_scheme="gray",
-                        class_name="message-sender"),
+                rx.text(
+                    row["sender_name"],
+                    size="1",
+                    weight="bold",
+                    color_scheme="gray",
+                    class_name="message-sender",
+                ),
             ),
             rx.box(
                 # Plain text: React escapes it, so a body is never parsed as HTML.
-                rx.text(row["body"], size="2", class_name="message-body", white_space="pre-wrap",
-                        word_break="break-word"),
+                rx.text(
+                    row["body"],
+                    size="2",
+                    class_name="message-body",
+                    white_space="pre-wrap",
+                    word_break="break-word",
+                ),
                 background=rx.cond(row["mine"], "var(--accent-9)", "var(--gray-a3)"),
                 color=rx.cond(row["mine"], "var(--accent-contrast)", "var(--gray-12)"),
                 opacity=rx.cond(row["status"] == "sent", "1", "0.7"),
@@ -102,9 +130,15 @@ def thread_header() -> rx.Component:
         rx.vstack(
             rx.heading(ThreadState.title, size="4", id="thread-title"),
             rx.text(
-                rx.cond(ThreadState.typing_text != "", ThreadState.typing_text,
-                        rx.cond(ThreadState.member_count > 2,
-                                ThreadState.member_count.to_string() + " members", "")),
+                rx.cond(
+                    ThreadState.typing_text != "",
+                    ThreadState.typing_text,
+                    rx.cond(
+                        ThreadState.member_count > 2,
+                        ThreadState.member_count.to_string() + " members",
+                        "",
+                    ),
+                ),
                 size="1",
                 color_scheme="gray",
                 id="typing-indicator",
@@ -131,9 +165,14 @@ def message_list() -> rx.Component:
             rx.cond(
                 ThreadState.has_older,
                 rx.center(
-                    rx.button("Load earlier messages", variant="soft", size="1",
-                              on_click=ThreadState.load_older, loading=ThreadState.loading_older,
-                              id="load-older"),
+                    rx.button(
+                        "Load earlier messages",
+                        variant="soft",
+                        size="1",
+                        on_click=ThreadState.load_older,
+                        loading=ThreadState.loading_older,
+                        id="load-older",
+                    ),
                     width="100%",
                 ),
             ),
@@ -185,8 +224,13 @@ def composer() -> rx.Component:
                     width="100%",
                     size="3",
                 ),
-                rx.icon_button(rx.icon("send-horizontal"), type="submit", size="3",
-                               id="send", aria_label="Send"),
+                rx.icon_button(
+                    rx.icon("send-horizontal"),
+                    type="submit",
+                    size="3",
+                    id="send",
+                    aria_label="Send",
+                ),
                 width="100%",
                 align="end",
             ),

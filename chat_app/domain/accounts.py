@@ -61,7 +61,9 @@ def validate_name(name: str) -> str:
         InvalidInput: If it is empty or longer than 100 characters.
     """
     if _CONTROL_CHARACTERS.search(name or ""):
-        raise InvalidInput("A name can't contain control characters", code="INVALID_NAME", field="name")
+        raise InvalidInput(
+            "A name can't contain control characters", code="INVALID_NAME", field="name"
+        )
     name = " ".join((name or "").split())
     if not name:
         raise InvalidInput("Enter your name", code="INVALID_NAME", field="name")
@@ -258,4 +260,3 @@ def change_password(
     session.add(user)
     session.commit()
     return user
-

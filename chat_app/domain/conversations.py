@@ -81,9 +81,7 @@ def _not_found() -> NotFound:
     return NotFound("Conversation not found", code="CONVERSATION_NOT_FOUND")
 
 
-def _membership(
-    *, session: Session, user_id: int, conversation_id: int
-) -> ConversationMember:
+def _membership(*, session: Session, user_id: int, conversation_id: int) -> ConversationMember:
     member = session.get(ConversationMember, (conversation_id, user_id))
     if member is None:
         raise _not_found()
@@ -101,9 +99,7 @@ def member_ids(*, session: Session, conversation_id: int) -> list[int]:
     )
 
 
-def start_conversation(
-    *, session: Session, creator_id: int, emails: list[str]
-) -> tuple[int, bool]:
+def start_conversation(*, session: Session, creator_id: int, emails: list[str]) -> tuple[int, bool]:
     """Start a conversation with the people behind `emails`, or reopen the 1:1.
 
     Args:
@@ -134,16 +130,12 @@ def start_conversation(
             "You can't start a conversation with yourself", code="OWN_EMAIL", field="emails"
         )
     if len(others) + 1 > MAX_MEMBERS:
-        raise InvalidInput(
-            f"A conversation can have at most {MAX_MEMBERS} members", field="emails"
-        )
+        raise InvalidInput(f"A conversation can have at most {MAX_MEMBERS} members", field="emails")
     users = list(session.exec(select(User).where(col(User.email).in_(others))))
     found = {user.email for user in users}
     missing = [email for email in others if email not in found]
     if missing:
-        raise NotFound(
-            f"No user with that email: {', '.join(missing)}", code="USER_NOT_FOUND"
-        )
+        raise NotFound(f"No user with that email: {', '.join(missing)}", code="USER_NOT_FOUND")
     member_ids_ = sorted({creator_id, *(user.id for user in users)})
     direct_key = f"{member_ids_[0]}:{member_ids_[1]}" if len(member_ids_) == 2 else None
     if direct_key is not None:
@@ -165,9 +157,7 @@ def start_conversation(
         return existing, False
     for user_id in member_ids_:
         session.add(
-            ConversationMember(
-                conversation_id=conversation.id, user_id=user_id, joined_at=now
-            )
+            ConversationMember(conversation_id=conversation.id, user_id=user_id, joined_at=now)
         )
     session.commit()
     return conversation.id, True
@@ -213,10 +203,14 @@ def list_conversations(
             Member(id=user.id, name=user.name, email=user.email)
         )
     last_ids = [c.last_message_id for c, _ in rows if c.last_message_id]
-    last_messages = {
-        message.id: message
-        for message in session.exec(select(Message).where(col(Message.id).in_(last_ids)))
-    } if last_ids else {}
+    last_messages = (
+        {
+            message.id: message
+            for message in session.exec(select(Message).where(col(Message.id).in_(last_ids)))
+        }
+        if last_ids
+        else {}
+    )
     unread = dict(
         session.exec(
             select(Message.conversation_id, func.count())
@@ -270,9 +264,7 @@ def get_conversation(
     Raises:
         NotFound: If it does not exist or the user is not a member.
     """
-    found = list_conversations(
-        session=session, user_id=user_id, conversation_ids=[conversation_id]
-    )
+    found = list_conversations(session=session, user_id=user_id, conversation_ids=[conversation_id])
     if not found:
         raise _not_found()
     return found[0]

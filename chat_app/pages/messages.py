@@ -49,8 +49,12 @@ def messages_page() -> rx.Component:
         rx.vstack(
             rx.icon("message-circle", size=48, color="var(--gray-8)"),
             rx.text("Pick a conversation, or press + to start one.", color_scheme="gray"),
-            rx.text("Signed in as ", rx.text.strong(SessionState.user_name, id="signed-in-name"),
-                    size="1", color_scheme="gray"),
+            rx.text(
+                "Signed in as ",
+                rx.text.strong(SessionState.user_name, id="signed-in-name"),
+                size="1",
+                color_scheme="gray",
+            ),
             align="center",
         ),
         height="100%",

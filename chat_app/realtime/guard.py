@@ -90,9 +90,7 @@ class SocketGuard(Middleware):
         """Resolve the socket's cookie, strip it from the state, refuse a stranger's event."""
         headers = state.router_data.get("headers") or {}
         token = session_token_from_cookie_header(headers.get("cookie", ""))
-        authenticated = (
-            await run_in_session(sessions.authenticate, token=token) if token else None
-        )
+        authenticated = await run_in_session(sessions.authenticate, token=token) if token else None
         _current.set(authenticated)
         _strip_cookie(state)
 

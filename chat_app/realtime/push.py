@@ -28,6 +28,7 @@ from chat_app.realtime.tabs import tab_registry
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class _Subscription:
     state_cls: type[BaseState]
@@ -100,9 +101,7 @@ def _spawn(delivery: Awaitable[None]) -> asyncio.Task:
     return task
 
 
-async def _deliver(
-    user_ids: list[int], topic: str, payload: Any, skip_token: str | None
-) -> None:
+async def _deliver(user_ids: list[int], topic: str, payload: Any, skip_token: str | None) -> None:
     subscriptions = _subscriptions.get(topic, [])
     if _app is None or not subscriptions or not user_ids:
         return
@@ -141,4 +140,3 @@ async def _deliver_to_tab(
                 )
         except Exception:
             logger.exception("push %s to a tab of user %s failed", subscription, user_id)
-

@@ -45,9 +45,7 @@ def conversation_row(summary: ConversationSummary, *, viewer_id: int) -> Convers
         last_activity_at=isoformat(summary.last_activity_at),
         has_messages=summary.last_message_id > 0,
         unread=summary.unread_count,
-        search_text=" ".join(
-            [summary.title.lower(), *(member.email for member in others)]
-        ),
+        search_text=" ".join([summary.title.lower(), *(member.email for member in others)]),
         href=f"/messages/{summary.id}",
     )
 
@@ -111,7 +109,8 @@ class InboxState(rx.State):
             yield SessionState.require_sign_in
             return
         emails = [
-            part for part in str(form.get("emails", "")).replace(";", ",").replace("\n", ",").split(",")
+            part
+            for part in str(form.get("emails", "")).replace(";", ",").replace("\n", ",").split(",")
             if part.strip()
         ]
         try:

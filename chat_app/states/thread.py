@@ -76,7 +76,7 @@ class ThreadState(rx.State):
 
     @rx.var
     def typing_text(self) -> str:
-        """"Alice is typing…", or "" when nobody is."""
+        """ "Alice is typing…", or "" when nobody is."""
         names = self.typing_names
         if not names:
             return ""
@@ -193,7 +193,9 @@ class ThreadState(rx.State):
             up_to_message_id=self._last_stored_id(),
         )
         if moved:
-            push.publish([user_id], topics.CONVERSATION_CHANGED, {"conversation_id": self.conversation_id})
+            push.publish(
+                [user_id], topics.CONVERSATION_CHANGED, {"conversation_id": self.conversation_id}
+            )
 
     @rx.event
     async def load_older(self):
@@ -347,7 +349,10 @@ class ThreadState(rx.State):
 
     async def _on_conversation_changed(self, payload: dict):
         """Pushed: a conversation changed. If it is the open one, catch up from the database."""
-        if int(payload.get("conversation_id", 0)) != self.conversation_id or not self.conversation_id:
+        if (
+            int(payload.get("conversation_id", 0)) != self.conversation_id
+            or not self.conversation_id
+        ):
             return
         session_state = await self._session()
         if not session_state.user_id:
@@ -383,8 +388,9 @@ class ThreadState(rx.State):
 
     def _refresh_typing(self) -> None:
         now = time.monotonic()
-        self._typing = {k: (name, until) for k, (name, until) in self._typing.items() if until > now}
+        self._typing = {
+            k: (name, until) for k, (name, until) in self._typing.items() if until > now
+        }
         names = sorted(name for name, _ in self._typing.values())
         if names != self.typing_names:
             self.typing_names = names
-

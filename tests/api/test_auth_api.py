@@ -283,9 +283,7 @@ def test_sign_up_normalises_the_email_and_the_name(http: httpx.Client, db: Sessi
     assert sign_in(http, f"{local.lower()}@test.com", DEFAULT_PASSWORD).status_code == 200
 
 
-def test_sign_up_with_a_taken_email_in_another_case_is_409(
-    http: httpx.Client, db: Session
-) -> None:
+def test_sign_up_with_a_taken_email_in_another_case_is_409(http: httpx.Client, db: Session) -> None:
     email = unique_email("taken")
     assert sign_up(http, "First", email, DEFAULT_PASSWORD).status_code == 200
 
@@ -817,7 +815,7 @@ def test_list_sessions_shows_each_session_and_marks_the_callers(
     second = new_token(http, account)
     first_id, second_id = session_id(http, account.token), session_id(http, second)
 
-    for token, caller_id, credentials in (
+    for _token, caller_id, credentials in (
         (account.token, first_id, cookie(account.token)),
         (second, second_id, bearer(second)),
     ):
@@ -919,7 +917,14 @@ def test_revoke_session_with_an_unknown_id_is_404(
         {"content": b'{"id": ', "headers": {"Content-Type": "application/json"}},
     ],
     ids=[
-        "no-body", "empty", "text-id", "null-id", "fraction", "beyond-64-bits", "zero", "truncated"
+        "no-body",
+        "empty",
+        "text-id",
+        "null-id",
+        "fraction",
+        "beyond-64-bits",
+        "zero",
+        "truncated",
     ],
 )
 def test_revoke_session_with_a_malformed_body_is_400(
@@ -937,9 +942,7 @@ def test_revoke_session_without_credentials_is_401(
     http: httpx.Client, make_account: MakeAccount
 ) -> None:
     account = make_account()
-    response = http.post(
-        "/api/auth/revoke-session", json={"id": session_id(http, account.token)}
-    )
+    response = http.post("/api/auth/revoke-session", json={"id": session_id(http, account.token)})
     assert response.status_code == 401
     assert response.json() == UNAUTHORIZED
     assert is_alive(http, account.token)
@@ -1019,9 +1022,7 @@ def test_change_password_rejects_a_new_password_of_the_wrong_length(
     http: httpx.Client, make_account: MakeAccount, new: str, code: str
 ) -> None:
     account = make_account()
-    response = change_password(
-        http, account.token, account.password, new, revokeOtherSessions=True
-    )
+    response = change_password(http, account.token, account.password, new, revokeOtherSessions=True)
 
     assert_error(response, 400, code)
     assert_no_set_cookie(response)
@@ -1167,9 +1168,7 @@ def test_cookie_write_with_a_null_origin_is_refused(
     bare: httpx.Client, make_account: MakeAccount
 ) -> None:
     account = make_account()
-    response = bare.post(
-        "/api/auth/sign-out", headers={**cookie(account.token), "Origin": "null"}
-    )
+    response = bare.post("/api/auth/sign-out", headers={**cookie(account.token), "Origin": "null"})
     assert_error(response, 403, "MISSING_OR_NULL_ORIGIN")
     assert is_alive(bare, account.token)
 

@@ -335,9 +335,7 @@ def test_start_requires_credentials(api: httpx.Client, bob: Account, db: Session
     assert count(db, Conversation) == before
 
 
-def test_start_a_group(
-    api: httpx.Client, alice: Account, bob: Account, carol: Account
-) -> None:
+def test_start_a_group(api: httpx.Client, alice: Account, bob: Account, carol: Account) -> None:
     response = start(api, alice, bob.email, carol.email)
     assert response.status_code == 201, response.text
     body = response.json()
@@ -352,9 +350,7 @@ def test_start_a_group(
     assert conversation_for(api, carol, body["id"])["isGroup"] is True
 
 
-def test_start_with_the_cookie_and_origin(
-    api: httpx.Client, alice: Account, bob: Account
-) -> None:
+def test_start_with_the_cookie_and_origin(api: httpx.Client, alice: Account, bob: Account) -> None:
     response = api.post("/api/conversations", json={"emails": [bob.email]}, headers=cookie(alice))
     assert response.status_code == 201, response.text
     assert response.json()["title"] == bob.name
@@ -420,8 +416,16 @@ def test_messages_of_an_empty_conversation(api: httpx.Client, alice: Account, bo
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": 0}, {"limit": 201}, {"limit": -1}, {"limit": "ten"}, {"before": 0},
-               {"before": "x"}, {"before": 10**30}],
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 201},
+        {"limit": -1},
+        {"limit": "ten"},
+        {"before": 0},
+        {"before": "x"},
+        {"before": 10**30},
+    ],
 )
 def test_messages_with_bad_paging_parameters(
     api: httpx.Client, alice: Account, thread: int, params: dict
@@ -530,7 +534,8 @@ def test_send_length_limit(api: httpx.Client, alice: Account, thread: int, db: S
 
 
 @pytest.mark.parametrize(
-    "bad_key", ["has space", "a" * 65, "", "semi;colon", "ünïcode", "dot.ted"],
+    "bad_key",
+    ["has space", "a" * 65, "", "semi;colon", "ünïcode", "dot.ted"],
     ids=["space", "65-chars", "empty", "semicolon", "unicode", "dot"],
 )
 def test_send_with_a_malformed_client_message_id(
@@ -552,15 +557,21 @@ def test_send_accepts_a_64_character_client_message_id(
 
 @pytest.mark.parametrize(
     "payload",
-    [{"content": "hi"}, {"client_message_id": "abc"}, {"content": None, "client_message_id": "a"},
-     {"content": 5, "client_message_id": "abc"}],
+    [
+        {"content": "hi"},
+        {"client_message_id": "abc"},
+        {"content": None, "client_message_id": "a"},
+        {"content": 5, "client_message_id": "abc"},
+    ],
     ids=["no-client-id", "no-content", "null-content", "number-content"],
 )
 def test_send_with_a_malformed_body(
     api: httpx.Client, alice: Account, thread: int, db: Session, payload: dict
 ) -> None:
     before = count(db, Message)
-    response = api.post(f"/api/conversations/{thread}/messages", json=payload, headers=bearer(alice))
+    response = api.post(
+        f"/api/conversations/{thread}/messages", json=payload, headers=bearer(alice)
+    )
     assert_error(response, 400, "VALIDATION_ERROR")
     assert count(db, Message) == before
 
@@ -608,9 +619,7 @@ def test_send_requires_credentials(api: httpx.Client, thread: int, db: Session) 
     assert count(db, Message) == before
 
 
-def test_send_with_the_cookie_and_origin(
-    api: httpx.Client, alice: Account, thread: int
-) -> None:
+def test_send_with_the_cookie_and_origin(api: httpx.Client, alice: Account, thread: int) -> None:
     response = api.post(
         f"/api/conversations/{thread}/messages",
         json={"content": "from the browser", "client_message_id": client_id()},
@@ -675,7 +684,9 @@ def test_bearer_write_without_origin_is_allowed(
     assert response.status_code == 201, response.text
 
 
-def test_cookie_read_without_origin_is_allowed(bare: httpx.Client, alice: Account, thread: int) -> None:
+def test_cookie_read_without_origin_is_allowed(
+    bare: httpx.Client, alice: Account, thread: int
+) -> None:
     response = bare.get("/api/conversations", headers=cookie(alice))
     assert response.status_code == 200
     assert [row["id"] for row in response.json()] == [thread]

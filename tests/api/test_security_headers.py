@@ -19,7 +19,8 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/sign-in/", "/messages/", "/favicon.ico", "/api/auth/get-session", "/api/nope", "/ping"]
+    "path",
+    ["/", "/sign-in/", "/messages/", "/favicon.ico", "/api/auth/get-session", "/api/nope", "/ping"],
 )
 def test_security_headers_on_every_kind_of_response(app_server, path):
     response = httpx.get(f"{app_server.url}{path}", timeout=20)
@@ -36,7 +37,12 @@ def test_the_app_runs_under_its_policy_without_violations(new_context, make_acco
     other = make_account("Policy Peer")
     page = new_context().new_page()
     violations: list[str] = []
-    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.on("pageerror", lambda error: violations.append(str(error)))
     sign_up(page, name="Policy Checker", email=unique_email("csp"), password="password123")
     page.wait_for_url(MESSAGES_URL)

@@ -62,7 +62,9 @@ def get_session(app_server, token: str):
 def test_sign_up_lands_on_messages_and_the_cookie_is_http_only(app_server, open_page):
     page = open_page()
     page.goto("/")
-    expect(page.get_by_role("heading", name="Messages that arrive at once, everywhere")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Messages that arrive at once, everywhere")
+    ).to_be_visible()
     screenshot(page, "home")
 
     email = unique_email("ada")
@@ -163,7 +165,9 @@ def test_sign_out_ends_the_session(app_server, open_page, make_account):
     assert get_session(app_server, old_token) is None
 
 
-def test_revoking_a_device_signs_it_out_at_once(app_server, open_page, make_account, record_property):
+def test_revoking_a_device_signs_it_out_at_once(
+    app_server, open_page, make_account, record_property
+):
     account = make_account("Two Devices")
     end_api_session(app_server, account)
     laptop = open_page()  # context A

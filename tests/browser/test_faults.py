@@ -50,7 +50,9 @@ def test_killing_a_worker_mid_burst_loses_and_doubles_nothing(new_context, redis
 
     def burst() -> None:
         for index in range(30):
-            send_reliably(server, alice.token, conversation_id, f"burst {index:02d}", f"burst-{index}")
+            send_reliably(
+                server, alice.token, conversation_id, f"burst {index:02d}", f"burst-{index}"
+            )
             time.sleep(0.05)
 
     sender = threading.Thread(target=burst)

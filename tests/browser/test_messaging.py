@@ -108,7 +108,9 @@ def test_two_people_and_a_second_tab_message_in_real_time(new_context, app_serve
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             stored = session.exec(
-                select(Message.body).where(Message.conversation_id == conversation_id).order_by(Message.id)
+                select(Message.body)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id)
             ).all()
             if len(stored) == len(expected):
                 break
@@ -210,7 +212,9 @@ def test_bad_input_is_refused_and_kept(new_context, make_account):
     page.locator("#composer").press("Enter")
     page.locator("#composer").fill("fine")
     page.locator("#composer").press("Enter")
-    expect(page.locator("#message-list .message-body")).to_have_text(["fine"])  # the blank one was not sent
+    expect(page.locator("#message-list .message-body")).to_have_text(
+        ["fine"]
+    )  # the blank one was not sent
     expect(page.locator("#composer")).to_have_value("")
 
     # Shift+Enter makes a new line instead of sending.

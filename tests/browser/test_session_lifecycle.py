@@ -48,7 +48,9 @@ def test_an_expiring_session_signs_its_open_tab_out(new_context, app_server, app
     expires_at = utcnow() + timedelta(seconds=3)
     with Session(app_db) as session:
         session.exec(
-            update(AuthSession).where(AuthSession.user_id == account.id).values(expires_at=expires_at)
+            update(AuthSession)
+            .where(AuthSession.user_id == account.id)
+            .values(expires_at=expires_at)
         )
         session.commit()
     page.wait_for_url(re.compile(r"/sign-in"), timeout=15_000)  # no click, no reload by the test

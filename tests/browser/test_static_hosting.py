@@ -101,7 +101,10 @@ def exported_site(tmp_path_factory) -> Iterator[tuple[str, AppServer]]:
 
 def test_the_demo_on_the_exported_front_end(exported_site, new_context):
     front_url, backend = exported_site
-    assert "server: nginx" in "\n".join(f"{k}: {v}" for k, v in httpx.get(front_url).headers.items()).lower()
+    assert (
+        "server: nginx"
+        in "\n".join(f"{k}: {v}" for k, v in httpx.get(front_url).headers.items()).lower()
+    )
     one_email, two_email = unique_email("static1"), unique_email("static2")
     pages = []
     for name, email in (("Static One", one_email), ("Static Two", two_email)):
@@ -125,6 +128,10 @@ def test_the_demo_on_the_exported_front_end(exported_site, new_context):
     expect(two.locator("#message-list .message-body")).to_have_text(["hello from nginx"])
     two.locator("#composer").fill("and back")
     two.locator("#composer").press("Enter")
-    expect(one.locator("#message-list .message-body")).to_have_text(["hello from nginx", "and back"])
+    expect(one.locator("#message-list .message-body")).to_have_text(
+        ["hello from nginx", "and back"]
+    )
     two.reload()  # served by nginx's SPA fallback for /messages/<id>
-    expect(two.locator("#message-list .message-body")).to_have_text(["hello from nginx", "and back"])
+    expect(two.locator("#message-list .message-body")).to_have_text(
+        ["hello from nginx", "and back"]
+    )

@@ -21,7 +21,9 @@ def _scroll_offset(page) -> float:
     return page.evaluate("document.getElementById('message-scroller').scrollTop")
 
 
-def test_older_pages_load_on_scrolling_up_and_new_messages_follow(new_context, app_server, make_account):
+def test_older_pages_load_on_scrolling_up_and_new_messages_follow(
+    new_context, app_server, make_account
+):
     alice, bob = make_account("Alice Long"), make_account("Bob Long")
     conversation_id = start_conversation(app_server.url, alice, bob)
     with httpx.Client(headers={"Authorization": f"Bearer {alice.token}"}, timeout=20) as client:
@@ -62,7 +64,9 @@ def test_older_pages_load_on_scrolling_up_and_new_messages_follow(new_context, a
     assert abs(_scroll_offset(page)) < 2
 
 
-def test_a_failed_send_says_why_and_retry_sends_it_once(new_context, app_server, app_db, make_account):
+def test_a_failed_send_says_why_and_retry_sends_it_once(
+    new_context, app_server, app_db, make_account
+):
     alice, bob = make_account("Alice Retry"), make_account("Bob Retry")
     conversation_id = start_conversation(app_server.url, alice, bob)
     page = page_signed_in_as(new_context, app_server.url, alice)
@@ -81,11 +85,15 @@ def test_a_failed_send_says_why_and_retry_sends_it_once(new_context, app_server,
     page.locator("#composer").fill("will fail first")
     page.locator("#composer").press("Enter")
     expect(page.locator(".message-failed")).to_have_count(1)
-    expect(page.get_by_text("Message not sent: Conversation not found")).to_be_visible()  # the toast
+    expect(
+        page.get_by_text("Message not sent: Conversation not found")
+    ).to_be_visible()  # the toast
 
     with Session(app_db) as session:
         session.add(
-            ConversationMember(conversation_id=conversation_id, user_id=alice.id, joined_at=utcnow())
+            ConversationMember(
+                conversation_id=conversation_id, user_id=alice.id, joined_at=utcnow()
+            )
         )
         session.commit()
     page.locator(".message-retry").click()

@@ -41,7 +41,9 @@ def _record_frames(page) -> list[str]:
     return frames
 
 
-def _replay(new_context, server, victim_token: str, conversation_id: int, account=None) -> tuple[list[str], object]:
+def _replay(
+    new_context, server, victim_token: str, conversation_id: int, account=None
+) -> tuple[list[str], object]:
     context = new_context(base_url=server.url)
     if account is not None:
         context.add_cookies(

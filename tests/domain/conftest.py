@@ -113,4 +113,3 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session like the app's own (`expire_on_commit=False`) on a fresh database."""
     with Session(engine, expire_on_commit=False) as session:
         yield session
-

@@ -18,8 +18,9 @@ PASSWORD = "correct horse battery"
 CURRENT_PARAMS = "$argon2id$v=19$m=19456,t=2,p=1$"
 
 
-def sign_up(session: Session, *, name: str = "Ada", email: str = "ada@example.com",
-            password: str = PASSWORD) -> User:
+def sign_up(
+    session: Session, *, name: str = "Ada", email: str = "ada@example.com", password: str = PASSWORD
+) -> User:
     return accounts.sign_up(session=session, name=name, email=email, password=password)
 
 
@@ -52,8 +53,19 @@ def test_sign_up_normalises_email_and_name(session: Session) -> None:
 
 @pytest.mark.parametrize(
     "email",
-    ["", "   ", "ada", "ada@", "@example.com", "ada@example", "ada@@example.com",
-     "ada lovelace@example.com", "ada@exa mple.com", "ada@example.", "a@b.c" + "c" * 250],
+    [
+        "",
+        "   ",
+        "ada",
+        "ada@",
+        "@example.com",
+        "ada@example",
+        "ada@@example.com",
+        "ada lovelace@example.com",
+        "ada@exa mple.com",
+        "ada@example.",
+        "a@b.c" + "c" * 250,
+    ],
 )
 def test_sign_up_rejects_bad_email(session: Session, email: str) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -83,8 +95,7 @@ def test_sign_up_accepts_100_character_name(session: Session) -> None:
 
 @pytest.mark.parametrize(
     ("password", "code"),
-    [("", "PASSWORD_TOO_SHORT"), ("p" * 7, "PASSWORD_TOO_SHORT"),
-     ("p" * 129, "PASSWORD_TOO_LONG")],
+    [("", "PASSWORD_TOO_SHORT"), ("p" * 7, "PASSWORD_TOO_SHORT"), ("p" * 129, "PASSWORD_TOO_LONG")],
 )
 def test_sign_up_rejects_bad_password_length(session: Session, password: str, code: str) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -101,9 +112,12 @@ def test_sign_up_accepts_password_length_bounds(session: Session, length: int) -
     user = sign_up(session, password=password)
 
     assert argon2.verify(password, user.password_hash)
-    assert accounts.sign_in(
-        session=session, email="ada@example.com", password=password, ip_address="10.0.0.1"
-    ).id == user.id
+    assert (
+        accounts.sign_in(
+            session=session, email="ada@example.com", password=password, ip_address="10.0.0.1"
+        ).id
+        == user.id
+    )
 
 
 def test_sign_up_duplicate_email_in_other_case_conflicts(session: Session) -> None:
@@ -150,12 +164,16 @@ def test_wrong_password_and_unknown_email_fail_alike(session: Session) -> None:
 
     with pytest.raises(NotAuthenticated) as wrong_password:
         accounts.sign_in(
-            session=session, email="ada@example.com", password="wrong password",
+            session=session,
+            email="ada@example.com",
+            password="wrong password",
             ip_address="10.0.0.1",
         )
     with pytest.raises(NotAuthenticated) as unknown_email:
         accounts.sign_in(
-            session=session, email="nobody@example.com", password=PASSWORD,
+            session=session,
+            email="nobody@example.com",
+            password=PASSWORD,
             ip_address="10.0.0.2",
         )
 
@@ -190,8 +208,9 @@ def test_unknown_email_still_does_the_hashing_work(session: Session, monkeypatch
 
 def test_sign_in_with_malformed_email_is_invalid_input(session: Session) -> None:
     with pytest.raises(InvalidInput) as caught:
-        accounts.sign_in(session=session, email="not-an-email", password=PASSWORD,
-                         ip_address="10.0.0.1")
+        accounts.sign_in(
+            session=session, email="not-an-email", password=PASSWORD, ip_address="10.0.0.1"
+        )
 
     assert caught.value.code == "INVALID_EMAIL"
 
@@ -201,8 +220,9 @@ def test_sign_in_with_malformed_email_is_invalid_input(session: Session) -> None
 
 def fail(session: Session, email: str, ip_address: str) -> None:
     with pytest.raises(NotAuthenticated):
-        accounts.sign_in(session=session, email=email, password="wrong password",
-                         ip_address=ip_address)
+        accounts.sign_in(
+            session=session, email=email, password="wrong password", ip_address=ip_address
+        )
 
 
 def test_five_failures_for_one_email_throttle_even_the_right_password(session: Session) -> None:
@@ -211,8 +231,9 @@ def test_five_failures_for_one_email_throttle_even_the_right_password(session: S
         fail(session, "ada@example.com", f"10.0.0.{attempt}")
 
     with pytest.raises(Throttled) as caught:
-        accounts.sign_in(session=session, email="ADA@example.com", password=PASSWORD,
-                         ip_address="10.0.1.1")
+        accounts.sign_in(
+            session=session, email="ADA@example.com", password=PASSWORD, ip_address="10.0.1.1"
+        )
 
     assert 1 <= caught.value.retry_after <= 600
     assert caught.value.code == "TOO_MANY_REQUESTS"
@@ -225,8 +246,9 @@ def test_four_failures_do_not_throttle(session: Session) -> None:
     for attempt in range(4):
         fail(session, "ada@example.com", f"10.0.0.{attempt}")
 
-    signed_in = accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                                 ip_address="10.0.1.1")
+    signed_in = accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.1.1"
+    )
 
     assert signed_in.id == user.id
 
@@ -237,13 +259,15 @@ def test_five_failures_from_one_ip_throttle_that_ip_across_emails(session: Sessi
         fail(session, f"someone{attempt}@example.com", "203.0.113.7")
 
     with pytest.raises(Throttled) as caught:
-        accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                         ip_address="203.0.113.7")
+        accounts.sign_in(
+            session=session, email="ada@example.com", password=PASSWORD, ip_address="203.0.113.7"
+        )
     assert 1 <= caught.value.retry_after <= 600
 
     # Another address is not affected.
-    signed_in = accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                                 ip_address="198.51.100.1")
+    signed_in = accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address="198.51.100.1"
+    )
     assert signed_in.id == user.id
 
 
@@ -251,13 +275,19 @@ def test_retry_after_counts_from_the_oldest_recent_failure(session: Session) -> 
     sign_up(session)
     now = utcnow()
     for minutes_ago in (9, 8, 7, 6, 5):
-        session.add(SignInFailure(email="ada@example.com", ip_address="10.0.0.1",
-                                  created_at=now - timedelta(minutes=minutes_ago)))
+        session.add(
+            SignInFailure(
+                email="ada@example.com",
+                ip_address="10.0.0.1",
+                created_at=now - timedelta(minutes=minutes_ago),
+            )
+        )
     session.commit()
 
     with pytest.raises(Throttled) as caught:
-        accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                         ip_address="10.0.9.9")
+        accounts.sign_in(
+            session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.9.9"
+        )
 
     # The oldest failure (9 min ago) leaves the 10-minute window in about 60 s.
     assert 55 <= caught.value.retry_after <= 61
@@ -267,12 +297,18 @@ def test_failures_older_than_ten_minutes_do_not_count(session: Session) -> None:
     user = sign_up(session)
     old = utcnow() - timedelta(minutes=10, seconds=5)
     for attempt in range(5):
-        session.add(SignInFailure(email="ada@example.com", ip_address="203.0.113.7",
-                                  created_at=old - timedelta(seconds=attempt)))
+        session.add(
+            SignInFailure(
+                email="ada@example.com",
+                ip_address="203.0.113.7",
+                created_at=old - timedelta(seconds=attempt),
+            )
+        )
     session.commit()
 
-    signed_in = accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                                 ip_address="203.0.113.7")
+    signed_in = accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address="203.0.113.7"
+    )
 
     assert signed_in.id == user.id
 
@@ -281,8 +317,13 @@ def test_old_failures_do_not_top_up_recent_ones(session: Session) -> None:
     sign_up(session)
     now = utcnow()
     for attempt in range(4):
-        session.add(SignInFailure(email="ada@example.com", ip_address="10.0.0.1",
-                                  created_at=now - timedelta(minutes=20, seconds=attempt)))
+        session.add(
+            SignInFailure(
+                email="ada@example.com",
+                ip_address="10.0.0.1",
+                created_at=now - timedelta(minutes=20, seconds=attempt),
+            )
+        )
     session.commit()
     for attempt in range(4):
         fail(session, "ada@example.com", f"10.0.1.{attempt}")
@@ -291,13 +332,17 @@ def test_old_failures_do_not_top_up_recent_ones(session: Session) -> None:
     fail(session, "ada@example.com", "10.0.2.1")
     # That was the 5th recent one: now throttled.
     with pytest.raises(Throttled):
-        accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                         ip_address="10.0.3.1")
+        accounts.sign_in(
+            session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.3.1"
+        )
 
 
 def test_a_failure_prunes_expired_failure_rows(session: Session) -> None:
-    session.add(SignInFailure(email="old@example.com", ip_address="10.0.0.1",
-                              created_at=utcnow() - timedelta(hours=1)))
+    session.add(
+        SignInFailure(
+            email="old@example.com", ip_address="10.0.0.1", created_at=utcnow() - timedelta(hours=1)
+        )
+    )
     session.commit()
 
     fail(session, "new@example.com", "10.0.0.2")
@@ -313,24 +358,31 @@ def test_successful_sign_in_clears_that_emails_failures(session: Session) -> Non
         fail(session, "ada@example.com", f"10.0.0.{attempt}")
     fail(session, "grace@example.com", "10.0.9.9")
 
-    accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                     ip_address="10.0.1.1")
+    accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.1.1"
+    )
 
     assert failures(session, email="ada@example.com") == 0
     assert failures(session, email="grace@example.com") == 1
     # The counter really restarted: four more failures still do not throttle.
     for attempt in range(4):
         fail(session, "ada@example.com", f"10.0.2.{attempt}")
-    accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                     ip_address="10.0.3.1")
+    accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.3.1"
+    )
 
 
 # --- rehash --------------------------------------------------------------------
 
 
 def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> None:
-    weak = CryptContext(schemes=["argon2"], argon2__type="ID", argon2__memory_cost=8192,
-                        argon2__time_cost=1, argon2__parallelism=1)
+    weak = CryptContext(
+        schemes=["argon2"],
+        argon2__type="ID",
+        argon2__memory_cost=8192,
+        argon2__time_cost=1,
+        argon2__parallelism=1,
+    )
     old_hash = weak.hash(PASSWORD)
     assert "$m=8192,t=1,p=1$" in old_hash
     user = sign_up(session)
@@ -338,8 +390,9 @@ def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> N
     session.add(user)
     session.commit()
 
-    accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                     ip_address="10.0.0.1")
+    accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.0.1"
+    )
 
     new_hash = stored_user(session, "ada@example.com").password_hash
     assert new_hash != old_hash
@@ -348,8 +401,13 @@ def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> N
 
 
 def test_wrong_password_does_not_rehash(session: Session) -> None:
-    weak = CryptContext(schemes=["argon2"], argon2__type="ID", argon2__memory_cost=8192,
-                        argon2__time_cost=1, argon2__parallelism=1)
+    weak = CryptContext(
+        schemes=["argon2"],
+        argon2__type="ID",
+        argon2__memory_cost=8192,
+        argon2__time_cost=1,
+        argon2__parallelism=1,
+    )
     old_hash = weak.hash(PASSWORD)
     user = sign_up(session)
     user.password_hash = old_hash
@@ -364,8 +422,9 @@ def test_wrong_password_does_not_rehash(session: Session) -> None:
 def test_current_hash_is_left_alone_on_sign_in(session: Session) -> None:
     original = sign_up(session).password_hash
 
-    accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                     ip_address="10.0.0.1")
+    accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.0.1"
+    )
 
     assert stored_user(session, "ada@example.com").password_hash == original
 
@@ -389,19 +448,30 @@ def test_change_password_checks_the_current_one(session: Session) -> None:
     user = sign_up(session)
 
     with pytest.raises(InvalidInput) as caught:
-        accounts.change_password(session=session, user_id=user.id,
-                                 current_password="wrong password", new_password="new password")
+        accounts.change_password(
+            session=session,
+            user_id=user.id,
+            current_password="wrong password",
+            new_password="new password",
+        )
     assert (caught.value.code, caught.value.field) == ("INVALID_PASSWORD", "current_password")
 
     with pytest.raises(InvalidInput) as caught:
-        accounts.change_password(session=session, user_id=user.id,
-                                 current_password=PASSWORD, new_password="short")
+        accounts.change_password(
+            session=session, user_id=user.id, current_password=PASSWORD, new_password="short"
+        )
     assert (caught.value.code, caught.value.field) == ("PASSWORD_TOO_SHORT", "new_password")
 
-    accounts.change_password(session=session, user_id=user.id,
-                             current_password=PASSWORD, new_password="new password")
+    accounts.change_password(
+        session=session, user_id=user.id, current_password=PASSWORD, new_password="new password"
+    )
     with pytest.raises(NotAuthenticated):
-        accounts.sign_in(session=session, email="ada@example.com", password=PASSWORD,
-                         ip_address="10.0.0.1")
-    assert accounts.sign_in(session=session, email="ada@example.com", password="new password",
-                            ip_address="10.0.0.2").id == user.id
+        accounts.sign_in(
+            session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.0.1"
+        )
+    assert (
+        accounts.sign_in(
+            session=session, email="ada@example.com", password="new password", ip_address="10.0.0.2"
+        ).id
+        == user.id
+    )

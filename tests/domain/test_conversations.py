@@ -49,27 +49,39 @@ def start(session: Session, creator: User, *others: User | str) -> int:
 _counter = iter(range(10**9))
 
 
-def send(session: Session, user: User, conversation_id: int, body: str = "hi",
-         client_message_id: str | None = None) -> conv.SendResult:
+def send(
+    session: Session,
+    user: User,
+    conversation_id: int,
+    body: str = "hi",
+    client_message_id: str | None = None,
+) -> conv.SendResult:
     return conv.send_message(
-        session=session, user_id=user.id, conversation_id=conversation_id, body=body,
+        session=session,
+        user_id=user.id,
+        conversation_id=conversation_id,
+        body=body,
         client_message_id=client_message_id or f"c{next(_counter)}",
     )
 
 
 def summary(session: Session, user: User, conversation_id: int) -> conv.ConversationSummary:
-    return conv.get_conversation(session=session, user_id=user.id,
-                                 conversation_id=conversation_id)
+    return conv.get_conversation(session=session, user_id=user.id, conversation_id=conversation_id)
 
 
 def unread(session: Session, user: User, conversation_id: int) -> int:
     return summary(session, user, conversation_id).unread_count
 
 
-def mark_read(session: Session, user: User, conversation_id: int,
-              up_to_message_id: int | None = None) -> tuple[int, bool]:
-    return conv.mark_read(session=session, user_id=user.id, conversation_id=conversation_id,
-                          up_to_message_id=up_to_message_id)
+def mark_read(
+    session: Session, user: User, conversation_id: int, up_to_message_id: int | None = None
+) -> tuple[int, bool]:
+    return conv.mark_read(
+        session=session,
+        user_id=user.id,
+        conversation_id=conversation_id,
+        up_to_message_id=up_to_message_id,
+    )
 
 
 def count(session: Session, model: type) -> int:
@@ -82,12 +94,13 @@ def count(session: Session, model: type) -> int:
 def test_one_to_one_is_idempotent_in_both_directions(
     session: Session, ada: User, bob: User
 ) -> None:
-    first, created = conv.start_conversation(session=session, creator_id=ada.id,
-                                             emails=[bob.email])
-    again, created_again = conv.start_conversation(session=session, creator_id=ada.id,
-                                                   emails=["  BOB@example.com "])
-    reverse, created_reverse = conv.start_conversation(session=session, creator_id=bob.id,
-                                                       emails=[ada.email])
+    first, created = conv.start_conversation(session=session, creator_id=ada.id, emails=[bob.email])
+    again, created_again = conv.start_conversation(
+        session=session, creator_id=ada.id, emails=["  BOB@example.com "]
+    )
+    reverse, created_reverse = conv.start_conversation(
+        session=session, creator_id=bob.id, emails=[ada.email]
+    )
     with_self, created_with_self = conv.start_conversation(
         session=session, creator_id=ada.id, emails=[ada.email, bob.email, "Bob@Example.com"]
     )
@@ -114,8 +127,9 @@ def test_own_email_only_is_rejected(session: Session, ada: User) -> None:
 
 def test_unknown_email_is_not_found(session: Session, ada: User, bob: User) -> None:
     with pytest.raises(NotFound) as caught:
-        conv.start_conversation(session=session, creator_id=ada.id,
-                                emails=[bob.email, "nobody@example.com"])
+        conv.start_conversation(
+            session=session, creator_id=ada.id, emails=[bob.email, "nobody@example.com"]
+        )
 
     assert caught.value.code == "USER_NOT_FOUND"
     assert "nobody@example.com" in caught.value.message
@@ -146,10 +160,12 @@ def test_member_limit(session: Session, ada: User) -> None:
 def test_group_of_three_and_a_second_identical_group(
     session: Session, ada: User, bob: User, cy: User
 ) -> None:
-    first, created = conv.start_conversation(session=session, creator_id=ada.id,
-                                             emails=[bob.email, cy.email])
-    second, created_second = conv.start_conversation(session=session, creator_id=ada.id,
-                                                     emails=[cy.email, bob.email])
+    first, created = conv.start_conversation(
+        session=session, creator_id=ada.id, emails=[bob.email, cy.email]
+    )
+    second, created_second = conv.start_conversation(
+        session=session, creator_id=ada.id, emails=[cy.email, bob.email]
+    )
 
     assert created is True and created_second is True
     assert first != second
@@ -171,14 +187,21 @@ def test_group_of_three_and_a_second_identical_group(
 def _call_as(session: Session, user: User, conversation_id: int) -> dict[str, NotFound]:
     calls = {
         "list_messages": lambda: conv.list_messages(
-            session=session, user_id=user.id, conversation_id=conversation_id),
+            session=session, user_id=user.id, conversation_id=conversation_id
+        ),
         "send_message": lambda: conv.send_message(
-            session=session, user_id=user.id, conversation_id=conversation_id,
-            body="let me in", client_message_id=f"intruder-{conversation_id}"),
+            session=session,
+            user_id=user.id,
+            conversation_id=conversation_id,
+            body="let me in",
+            client_message_id=f"intruder-{conversation_id}",
+        ),
         "mark_read": lambda: conv.mark_read(
-            session=session, user_id=user.id, conversation_id=conversation_id),
+            session=session, user_id=user.id, conversation_id=conversation_id
+        ),
         "get_conversation": lambda: conv.get_conversation(
-            session=session, user_id=user.id, conversation_id=conversation_id),
+            session=session, user_id=user.id, conversation_id=conversation_id
+        ),
     }
     errors = {}
     for name, call in calls.items():
@@ -198,13 +221,16 @@ def test_non_member_gets_the_same_not_found_as_a_missing_conversation(
     as_missing = _call_as(session, cy, MISSING_ID)
 
     for name, error in as_outsider.items():
-        assert (error.code, error.message) == (
-            as_missing[name].code, as_missing[name].message), name
+        assert (error.code, error.message) == (as_missing[name].code, as_missing[name].message), (
+            name
+        )
         assert error.code == "CONVERSATION_NOT_FOUND"
     assert count(session, Message) == 1
     assert conv.list_conversations(session=session, user_id=cy.id) == []
-    assert conv.list_conversations(
-        session=session, user_id=cy.id, conversation_ids=[conversation_id]) == []
+    assert (
+        conv.list_conversations(session=session, user_id=cy.id, conversation_ids=[conversation_id])
+        == []
+    )
 
 
 def test_conversation_member_ids_only_for_members(
@@ -213,14 +239,17 @@ def test_conversation_member_ids_only_for_members(
     group = start(session, ada, bob, cy)
     direct = start(session, ada, bob)
 
-    assert sorted(conv.conversation_member_ids(
-        session=session, user_id=cy.id, conversation_id=group)) == sorted([ada.id, bob.id, cy.id])
+    assert sorted(
+        conv.conversation_member_ids(session=session, user_id=cy.id, conversation_id=group)
+    ) == sorted([ada.id, bob.id, cy.id])
     with pytest.raises(NotFound) as outsider:
         conv.conversation_member_ids(session=session, user_id=cy.id, conversation_id=direct)
     with pytest.raises(NotFound) as missing:
         conv.conversation_member_ids(session=session, user_id=cy.id, conversation_id=MISSING_ID)
     assert (outsider.value.code, outsider.value.message) == (
-        missing.value.code, missing.value.message)
+        missing.value.code,
+        missing.value.message,
+    )
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -237,20 +266,22 @@ def test_send_message_stores_and_advances_the_conversation(
     assert sorted(result.member_ids) == sorted([ada.id, bob.id])
     view = result.message
     assert (view.conversation_id, view.sender_id, view.sender_name) == (
-        conversation_id, ada.id, "Ada")
+        conversation_id,
+        ada.id,
+        "Ada",
+    )
     assert (view.body, view.client_message_id) == ("hello there", "client-1")
     session.expire_all()
     stored = session.get(Message, view.id)
     assert stored.body == "hello there"
     assert session.get(Conversation, conversation_id).last_message_id == view.id
     assert session.get(ConversationMember, (conversation_id, ada.id)).last_read_message_id == (
-        view.id)
+        view.id
+    )
     assert session.get(ConversationMember, (conversation_id, bob.id)).last_read_message_id == 0
 
 
-def test_duplicate_client_message_id_is_stored_once(
-    session: Session, ada: User, bob: User
-) -> None:
+def test_duplicate_client_message_id_is_stored_once(session: Session, ada: User, bob: User) -> None:
     conversation_id = start(session, ada, bob)
 
     first = send(session, ada, conversation_id, "hello", "same-id")
@@ -283,12 +314,14 @@ def test_same_client_id_in_another_conversation_conflicts(
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [("", "EMPTY_MESSAGE"), ("   \n\t  ", "EMPTY_MESSAGE"), ("x" * 10_001, "MESSAGE_TOO_LONG"),
-     (" " + "x" * 10_001 + " ", "MESSAGE_TOO_LONG")],
+    [
+        ("", "EMPTY_MESSAGE"),
+        ("   \n\t  ", "EMPTY_MESSAGE"),
+        ("x" * 10_001, "MESSAGE_TOO_LONG"),
+        (" " + "x" * 10_001 + " ", "MESSAGE_TOO_LONG"),
+    ],
 )
-def test_bad_body_is_rejected(
-    session: Session, ada: User, bob: User, body: str, code: str
-) -> None:
+def test_bad_body_is_rejected(session: Session, ada: User, bob: User, body: str, code: str) -> None:
     conversation_id = start(session, ada, bob)
 
     with pytest.raises(InvalidInput) as caught:
@@ -315,11 +348,18 @@ def test_malformed_client_message_id_is_rejected(
     conversation_id = start(session, ada, bob)
 
     with pytest.raises(InvalidInput) as caught:
-        conv.send_message(session=session, user_id=ada.id, conversation_id=conversation_id,
-                          body="hi", client_message_id=client_message_id)
+        conv.send_message(
+            session=session,
+            user_id=ada.id,
+            conversation_id=conversation_id,
+            body="hi",
+            client_message_id=client_message_id,
+        )
 
     assert (caught.value.code, caught.value.field) == (
-        "INVALID_CLIENT_MESSAGE_ID", "client_message_id")
+        "INVALID_CLIENT_MESSAGE_ID",
+        "client_message_id",
+    )
     assert count(session, Message) == 0
 
 
@@ -366,8 +406,15 @@ def test_own_messages_never_count_even_past_the_read_position(
     send(session, bob, conversation_id, "from bob")
     # A message of Ada's beyond her read position (e.g. one whose send raced
     # another): it must not be unread for her, only for Bob.
-    session.add(Message(conversation_id=conversation_id, sender_id=ada.id, body="from ada",
-                        client_message_id="direct-insert", created_at=utcnow()))
+    session.add(
+        Message(
+            conversation_id=conversation_id,
+            sender_id=ada.id,
+            body="from ada",
+            client_message_id="direct-insert",
+            created_at=utcnow(),
+        )
+    )
     session.commit()
 
     assert summary(session, ada, conversation_id).last_read_message_id == 0
@@ -422,8 +469,9 @@ def test_keyset_paging_backwards_covers_everything_once(
     pages = []
     before = None
     for _ in range(10):  # bounded: a paging bug must fail, not loop forever
-        page = conv.list_messages(session=session, user_id=bob.id,
-                                  conversation_id=conversation_id, before=before)
+        page = conv.list_messages(
+            session=session, user_id=bob.id, conversation_id=conversation_id, before=before
+        )
         if not page:
             break
         pages.append([m.id for m in page])
@@ -439,21 +487,28 @@ def test_keyset_paging_backwards_covers_everything_once(
     flattened = [i for page in reversed(pages) for i in page]
     assert flattened == ids
     assert len(set(flattened)) == 120
-    first = conv.list_messages(session=session, user_id=bob.id, conversation_id=conversation_id,
-                               limit=1)
+    first = conv.list_messages(
+        session=session, user_id=bob.id, conversation_id=conversation_id, limit=1
+    )
     assert (first[0].body, first[0].sender_name) == ("message 119", "Ada")
 
 
-def test_after_returns_newer_messages_oldest_first(
-    session: Session, ada: User, bob: User
-) -> None:
+def test_after_returns_newer_messages_oldest_first(session: Session, ada: User, bob: User) -> None:
     conversation_id = start(session, ada, bob)
     ids = [send(session, ada, conversation_id, f"m{i}").message.id for i in range(30)]
 
     def after(after_id: int, limit: int = 50, before: int | None = None) -> list[int]:
-        return [m.id for m in conv.list_messages(
-            session=session, user_id=bob.id, conversation_id=conversation_id,
-            after=after_id, limit=limit, before=before)]
+        return [
+            m.id
+            for m in conv.list_messages(
+                session=session,
+                user_id=bob.id,
+                conversation_id=conversation_id,
+                after=after_id,
+                limit=limit,
+                before=before,
+            )
+        ]
 
     assert after(ids[9], limit=5) == ids[10:15]
     assert after(ids[9]) == ids[10:]
@@ -463,14 +518,13 @@ def test_after_returns_newer_messages_oldest_first(
 
 
 @pytest.mark.parametrize("limit", [0, -1, 201])
-def test_out_of_range_limit_is_rejected(
-    session: Session, ada: User, bob: User, limit: int
-) -> None:
+def test_out_of_range_limit_is_rejected(session: Session, ada: User, bob: User, limit: int) -> None:
     conversation_id = start(session, ada, bob)
 
     with pytest.raises(InvalidInput) as caught:
-        conv.list_messages(session=session, user_id=ada.id, conversation_id=conversation_id,
-                           limit=limit)
+        conv.list_messages(
+            session=session, user_id=ada.id, conversation_id=conversation_id, limit=limit
+        )
     assert caught.value.field == "limit"
 
 
@@ -478,10 +532,18 @@ def test_limit_bounds_are_accepted(session: Session, ada: User, bob: User) -> No
     conversation_id = start(session, ada, bob)
     ids = [send(session, ada, conversation_id).message.id for _ in range(3)]
 
-    assert [m.id for m in conv.list_messages(
-        session=session, user_id=ada.id, conversation_id=conversation_id, limit=1)] == ids[-1:]
-    assert [m.id for m in conv.list_messages(
-        session=session, user_id=ada.id, conversation_id=conversation_id, limit=200)] == ids
+    assert [
+        m.id
+        for m in conv.list_messages(
+            session=session, user_id=ada.id, conversation_id=conversation_id, limit=1
+        )
+    ] == ids[-1:]
+    assert [
+        m.id
+        for m in conv.list_messages(
+            session=session, user_id=ada.id, conversation_id=conversation_id, limit=200
+        )
+    ] == ids
 
 
 # --- the conversation list -----------------------------------------------------------------------
@@ -524,8 +586,12 @@ def test_list_orders_by_latest_activity_with_previews_and_unread(
     assert [m.name for m in mine.members] == ["Ada", "Bob", "Cy"]
 
     nothing = by_id[empty]
-    assert (nothing.last_message_id, nothing.last_message_preview,
-            nothing.last_message_sender_id, nothing.unread_count) == (0, "", None, 0)
+    assert (
+        nothing.last_message_id,
+        nothing.last_message_preview,
+        nothing.last_message_sender_id,
+        nothing.unread_count,
+    ) == (0, "", None, 0)
     assert all(s.last_activity_at.tzinfo is not None for s in listed)
     assert listed[0].last_activity_at > listed[1].last_activity_at > listed[2].last_activity_at
 
@@ -533,9 +599,15 @@ def test_list_orders_by_latest_activity_with_previews_and_unread(
     send(session, ada, empty, "now me")
     session.expire_all()
     assert [s.id for s in conv.list_conversations(session=session, user_id=ada.id)][:2] == [
-        empty, with_bob]
-    assert [s.id for s in conv.list_conversations(
-        session=session, user_id=ada.id, conversation_ids=[group, with_cy])] == [group, with_cy]
+        empty,
+        with_bob,
+    ]
+    assert [
+        s.id
+        for s in conv.list_conversations(
+            session=session, user_id=ada.id, conversation_ids=[group, with_cy]
+        )
+    ] == [group, with_cy]
 
 
 def test_last_message_never_moves_backwards(session: Session, ada: User, bob: User) -> None:
@@ -552,7 +624,9 @@ def test_last_message_never_moves_backwards(session: Session, ada: User, bob: Us
 
 
 def test_list_conversations_uses_a_fixed_number_of_queries(
-    session: Session, engine, ada: User  # noqa: ANN001
+    session: Session,
+    engine,
+    ada: User,  # noqa: ANN001
 ) -> None:
     ada_id = ada.id
 
@@ -586,15 +660,23 @@ def test_list_conversations_uses_a_fixed_number_of_queries(
 def test_control_characters_in_a_message_are_refused(session, body):
     alice = make_user(session, "Alice")
     bob = make_user(session, "Bob")
-    conversation_id, _ = conv.start_conversation(session=session, creator_id=alice.id, emails=[bob.email])
+    conversation_id, _ = conv.start_conversation(
+        session=session, creator_id=alice.id, emails=[bob.email]
+    )
     with pytest.raises(InvalidInput) as refused:
         conv.send_message(
-            session=session, user_id=alice.id, conversation_id=conversation_id, body=body,
+            session=session,
+            user_id=alice.id,
+            conversation_id=conversation_id,
+            body=body,
             client_message_id="ctl-1",
         )
     assert refused.value.code == "INVALID_CHARACTERS"
     sent = conv.send_message(
-        session=session, user_id=alice.id, conversation_id=conversation_id,
-        body="line one\n\tline two", client_message_id="ctl-2",
+        session=session,
+        user_id=alice.id,
+        conversation_id=conversation_id,
+        body="line one\n\tline two",
+        client_message_id="ctl-2",
     )
     assert sent.message.body == "line one\n\tline two"

@@ -131,13 +131,23 @@ def test_authenticate_session_id_follows_revocation_and_expiry(session: Session,
 
     found = sessions.authenticate_session_id(session=session, session_id=auth_session.id, now=T0)
     assert found is not None and found.user.id == ada.id
-    assert sessions.authenticate_session_id(
-        session=session, session_id=auth_session.id, now=T0 + timedelta(days=8)
-    ) is None
-    assert sessions.revoke_session_if_present(session=session, user_id=ada.id, session_id=auth_session.id)
-    assert sessions.authenticate_session_id(session=session, session_id=auth_session.id, now=T0) is None
+    assert (
+        sessions.authenticate_session_id(
+            session=session, session_id=auth_session.id, now=T0 + timedelta(days=8)
+        )
+        is None
+    )
+    assert sessions.revoke_session_if_present(
+        session=session, user_id=ada.id, session_id=auth_session.id
+    )
+    assert (
+        sessions.authenticate_session_id(session=session, session_id=auth_session.id, now=T0)
+        is None
+    )
     # Signing out twice is not an error.
-    assert not sessions.revoke_session_if_present(session=session, user_id=ada.id, session_id=auth_session.id)
+    assert not sessions.revoke_session_if_present(
+        session=session, user_id=ada.id, session_id=auth_session.id
+    )
 
 
 def test_users_with_sessions_expired_between(session: Session, ada: User) -> None:
@@ -149,9 +159,12 @@ def test_users_with_sessions_expired_between(session: Session, ada: User) -> Non
     assert sessions.users_with_sessions_expired_between(
         session=session, start=expiry - timedelta(seconds=1), end=expiry
     ) == [ada.id]
-    assert sessions.users_with_sessions_expired_between(
-        session=session, start=expiry, end=expiry + timedelta(minutes=30)
-    ) == []
+    assert (
+        sessions.users_with_sessions_expired_between(
+            session=session, start=expiry, end=expiry + timedelta(minutes=30)
+        )
+        == []
+    )
     assert sorted(
         sessions.users_with_sessions_expired_between(
             session=session, start=expiry - timedelta(seconds=1), end=expiry + timedelta(hours=1)
@@ -176,9 +189,9 @@ def test_use_after_two_days_slides_expiry_to_seven_days_from_now(
     assert stored.expires_at == later + timedelta(days=7)
     assert stored.last_used_at == later
     # The session now outlives its original expiry.
-    assert sessions.authenticate(
-        session=session, token=token, now=T0 + timedelta(days=8)
-    ) is not None
+    assert (
+        sessions.authenticate(session=session, token=token, now=T0 + timedelta(days=8)) is not None
+    )
 
 
 def test_use_after_one_hour_does_not_slide_expiry(session: Session, ada: User) -> None:
@@ -230,7 +243,8 @@ def test_list_sessions_own_unexpired_most_recently_used_first(
     now = T0 + timedelta(minutes=5)
 
     assert [s.id for s in sessions.list_sessions(session=session, user_id=ada.id, now=now)] == [
-        second.id, first.id,
+        second.id,
+        first.id,
     ]
 
     sessions.authenticate(session=session, token=first_token, now=now)
@@ -242,9 +256,10 @@ def test_list_sessions_own_unexpired_most_recently_used_first(
 def test_revoke_session_ends_it(session: Session, ada: User) -> None:
     auth_session, token = sessions.create_session(session=session, user_id=ada.id)
 
-    assert sessions.revoke_session(
-        session=session, user_id=ada.id, session_id=auth_session.id
-    ) == auth_session.id
+    assert (
+        sessions.revoke_session(session=session, user_id=ada.id, session_id=auth_session.id)
+        == auth_session.id
+    )
 
     assert sessions.authenticate(session=session, token=token) is None
     assert stored_session(session, auth_session.id) is None
@@ -260,9 +275,7 @@ def test_revoke_another_users_session_is_not_found(
     with pytest.raises(NotFound) as missing:
         sessions.revoke_session(session=session, user_id=ada.id, session_id=graces.id + 1000)
 
-    assert (theirs.value.code, theirs.value.message) == (
-        missing.value.code, missing.value.message
-    )
+    assert (theirs.value.code, theirs.value.message) == (missing.value.code, missing.value.message)
     assert sessions.authenticate(session=session, token=graces_token) is not None
 
 
@@ -293,9 +306,9 @@ def test_revoke_other_sessions_with_none_revokes_all(
 
     assert sorted(revoked) == sorted(s.id for s, _ in mine)
     assert session_count(session) == 1
-    assert sessions.revoke_other_sessions(
-        session=session, user_id=ada.id, keep_session_id=None
-    ) == []
+    assert (
+        sessions.revoke_other_sessions(session=session, user_id=ada.id, keep_session_id=None) == []
+    )
 
 
 def test_revoke_token_signs_out(session: Session, ada: User) -> None:

@@ -42,7 +42,9 @@ def _conversation_with_secret(app_url: str, alice, bob) -> int:
     return conversation_id
 
 
-def attack_cases(conversation_id: int, alice_session_id: int, alice_email: str) -> list[tuple[type, str, dict]]:
+def attack_cases(
+    conversation_id: int, alice_session_id: int, alice_email: str
+) -> list[tuple[type, str, dict]]:
     """Every public handler of every state, each called as an attacker would call it."""
     return [
         (State, "setvar", {"var_name": "conversation_id", "value": conversation_id}),
@@ -51,7 +53,11 @@ def attack_cases(conversation_id: int, alice_session_id: int, alice_email: str) 
         (SessionState, "leave_if_signed_in", {}),
         (AuthFormState, "clear_errors", {}),
         (AuthFormState, "sign_in", {"form": {"email": alice_email, "password": "guessing-123"}}),
-        (AuthFormState, "sign_up", {"form": {"name": "Alice Smith", "email": alice_email, "password": "password123"}}),
+        (
+            AuthFormState,
+            "sign_up",
+            {"form": {"name": "Alice Smith", "email": alice_email, "password": "password123"}},
+        ),
         (InboxState, "load", {}),
         (InboxState, "search_changed", {"value": "alice"}),
         (InboxState, "new_dialog_changed", {"is_open": True}),
@@ -67,7 +73,17 @@ def attack_cases(conversation_id: int, alice_session_id: int, alice_email: str) 
         (ThreadState, "close", {}),
         (AccountState, "load", {}),
         (AccountState, "rename", {"form": {"name": "Mallory Renamed"}}),
-        (AccountState, "change_password", {"form": {"current_password": "x", "new_password": "password999", "confirm_password": "password999"}}),
+        (
+            AccountState,
+            "change_password",
+            {
+                "form": {
+                    "current_password": "x",
+                    "new_password": "password999",
+                    "confirm_password": "password999",
+                }
+            },
+        ),
         (AccountState, "revoke", {"session_id": alice_session_id}),
         (AccountState, "revoke_others", {}),
         (SessionState, "sign_out", {}),
@@ -98,7 +114,9 @@ def test_every_public_handler_has_an_attack_case():
     assert len(public) >= 20
 
 
-async def _attack(app_url: str, cookie: str | None, conversation_id: int, alice_session_id: int, alice_email: str) -> ReflexSocket:
+async def _attack(
+    app_url: str, cookie: str | None, conversation_id: int, alice_session_id: int, alice_email: str
+) -> ReflexSocket:
     socket = ReflexSocket(app_url, cookie=cookie)
     await socket.connect()
     thread_path = f"/messages/{conversation_id}"
@@ -106,30 +124,48 @@ async def _attack(app_url: str, cookie: str | None, conversation_id: int, alice_
     await socket.send(handler_name(State, "hydrate"), path=thread_path, query=thread_query)
     await socket.settle()
     for state_cls, handler, payload in attack_cases(conversation_id, alice_session_id, alice_email):
-        await socket.send(handler_name(state_cls, handler), payload, path=thread_path, query=thread_query)
+        await socket.send(
+            handler_name(state_cls, handler), payload, path=thread_path, query=thread_query
+        )
         await socket.settle(quiet=0.3)
     await socket.close()
     return socket
 
 
-def test_a_stranger_and_a_signed_out_socket_read_and_write_nothing(app_server, app_db, make_account):
-    alice, bob, mallory = make_account("Alice Smith"), make_account("Bob Jones"), make_account("Mallory")
+def test_a_stranger_and_a_signed_out_socket_read_and_write_nothing(
+    app_server, app_db, make_account
+):
+    alice, bob, mallory = (
+        make_account("Alice Smith"),
+        make_account("Bob Jones"),
+        make_account("Mallory"),
+    )
     conversation_id = _conversation_with_secret(app_server.url, alice, bob)
     with Session(app_db) as session:
         before = session.exec(select(func.count()).select_from(Message)).one()
         alice_session_id = session.exec(
             select(AuthSession.id).where(AuthSession.user_id == alice.id)
         ).first()
-        people_before = [session.get(User, alice.id).model_dump(), session.get(User, bob.id).model_dump()]
-        members_before = session.exec(select(ConversationMember).order_by(ConversationMember.user_id)).all()
+        people_before = [
+            session.get(User, alice.id).model_dump(),
+            session.get(User, bob.id).model_dump(),
+        ]
+        members_before = session.exec(
+            select(ConversationMember).order_by(ConversationMember.user_id)
+        ).all()
         members_before = [member.model_dump() for member in members_before]
 
     async def both() -> tuple[ReflexSocket, ReflexSocket]:
         as_mallory = await _attack(
-            app_server.url, f"chat_app.session_token={mallory.token}", conversation_id,
-            alice_session_id, alice.email,
+            app_server.url,
+            f"chat_app.session_token={mallory.token}",
+            conversation_id,
+            alice_session_id,
+            alice.email,
         )
-        signed_out = await _attack(app_server.url, None, conversation_id, alice_session_id, alice.email)
+        signed_out = await _attack(
+            app_server.url, None, conversation_id, alice_session_id, alice.email
+        )
         return as_mallory, signed_out
 
     as_mallory, signed_out = run_async(both)
@@ -150,8 +186,13 @@ def test_a_stranger_and_a_signed_out_socket_read_and_write_nothing(app_server, a
         assert session.exec(select(func.count()).select_from(Message)).one() == before
         assert session.exec(select(Message).where(Message.body.like("mallory%"))).first() is None
         assert session.get(AuthSession, alice_session_id) is not None  # Alice is still signed in
-        assert [session.get(User, alice.id).model_dump(), session.get(User, bob.id).model_dump()] == people_before
-        members_after = session.exec(select(ConversationMember).order_by(ConversationMember.user_id)).all()
+        assert [
+            session.get(User, alice.id).model_dump(),
+            session.get(User, bob.id).model_dump(),
+        ] == people_before
+        members_after = session.exec(
+            select(ConversationMember).order_by(ConversationMember.user_id)
+        ).all()
         assert [member.model_dump() for member in members_after] == members_before
     me = httpx.get(
         f"{app_server.url}/api/auth/get-session",
@@ -170,7 +211,11 @@ def test_a_member_socket_does_read_the_conversation(app_server, make_account):
         socket = ReflexSocket(app_server.url, cookie=f"chat_app.session_token={bob.token}")
         await socket.connect()
         path, query = f"/messages/{conversation_id}", {"conversation_id": str(conversation_id)}
-        for state_cls, handler in ((State, "hydrate"), (SessionState, "require_sign_in"), (ThreadState, "open")):
+        for state_cls, handler in (
+            (State, "hydrate"),
+            (SessionState, "require_sign_in"),
+            (ThreadState, "open"),
+        ):
             await socket.send(handler_name(state_cls, handler), path=path, query=query)
             await socket.settle(quiet=0.3)
         await socket.close()
