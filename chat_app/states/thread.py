@@ -366,7 +366,18 @@ class ThreadState(rx.State):
         if sender_id in self._typing:
             self._typing = {k: v for k, v in self._typing.items() if k != sender_id}
             self._refresh_typing()
-        await self._mark_read(session_state.user_id)
+        if self.page_hidden:
+            return None
+        # The page says it has shown the message, after this delta reached it:
+        # marking it read stays off the path of the message to the screen.
+        return ThreadState.mark_seen
+
+    @rx.event
+    async def mark_seen(self):
+        """The page showed the newest messages: mark the open thread read up to them."""
+        session_state = await self._session()
+        if self.conversation_id and await session_state._verified_user_id():
+            await self._mark_read(session_state.user_id)
 
     async def _on_typing(self, payload: dict):
         """Pushed: someone is typing. Shown for 5 s unless they type again."""
