@@ -134,8 +134,6 @@ async def send_message(
     )
     if result.created:
         push.publish(
-            result.member_ids,
-            topics.CONVERSATION_CHANGED,
-            {"conversation_id": conversation_id, "sender_id": user_id},
+            result.member_ids, topics.CONVERSATION_CHANGED, topics.new_message_payload(result)
         )
     return JSONResponse(message_json(result.message), status_code=201 if result.created else 200)

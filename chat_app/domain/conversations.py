@@ -7,7 +7,7 @@ that does not exist, so ids reveal nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import case, func, update
@@ -75,6 +75,11 @@ class SendResult:
     message: MessageView
     created: bool
     member_ids: list[int]
+    # The message just before this one in the conversation (0 for the first):
+    # a tab holding it can show this one without asking the database.
+    previous_message_id: int = 0
+    # Each member's unread count right after this message was stored.
+    unread_by_member: dict[int, int] = field(default_factory=dict)
 
 
 def _not_found() -> NotFound:
@@ -240,7 +245,7 @@ def list_conversations(
                 is_group=conversation.direct_key is None,
                 members=everyone,
                 last_message_id=conversation.last_message_id or 0,
-                last_message_preview=_preview(last.body) if last else "",
+                last_message_preview=preview(last.body) if last else "",
                 last_message_sender_id=last.sender_id if last else None,
                 last_activity_at=conversation.last_activity_at,
                 unread_count=unread.get(conversation.id, 0),
@@ -251,7 +256,8 @@ def list_conversations(
     return summaries
 
 
-def _preview(body: str) -> str:
+def preview(body: str) -> str:
+    """A message body shortened to one line for the conversation list."""
     flat = " ".join(body.split())
     return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
 
@@ -418,10 +424,18 @@ def send_message(
             session.add(member)
             session.commit()
             sender_name = session.get(User, user_id).name
+            unread = unread_by_member(session=session, conversation_id=conversation_id)
+            previous = session.exec(
+                select(func.max(Message.id)).where(
+                    Message.conversation_id == conversation_id, Message.id < message.id
+                )
+            ).one()
             return SendResult(
                 message=_view(message, sender_name),
                 created=True,
-                member_ids=member_ids(session=session, conversation_id=conversation_id),
+                member_ids=sorted(unread),
+                previous_message_id=previous or 0,
+                unread_by_member=unread,
             )
     if existing.conversation_id != conversation_id:
         raise Conflict(
@@ -441,6 +455,25 @@ def _by_client_id(*, session: Session, user_id: int, client_message_id: str) -> 
             Message.sender_id == user_id, Message.client_message_id == client_message_id
         )
     ).first()
+
+
+def unread_by_member(*, session: Session, conversation_id: int) -> dict[int, int]:
+    """Every member's unread count in one conversation, derived from their read positions."""
+    unread = func.count(Message.id)
+    rows = session.exec(
+        select(ConversationMember.user_id, unread)
+        .select_from(ConversationMember)
+        .outerjoin(
+            Message,
+            (Message.conversation_id == ConversationMember.conversation_id)
+            & (Message.id > ConversationMember.last_read_message_id)
+            & (Message.sender_id != ConversationMember.user_id)
+            & col(Message.deleted_at).is_(None),
+        )
+        .where(ConversationMember.conversation_id == conversation_id)
+        .group_by(ConversationMember.user_id)
+    ).all()
+    return dict(rows)
 
 
 def conversation_member_ids(*, session: Session, user_id: int, conversation_id: int) -> list[int]:

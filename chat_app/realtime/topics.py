@@ -1,4 +1,8 @@
-"""The names of what can be pushed to open tabs."""
+"""The names of what can be pushed to open tabs, and what they carry."""
+
+from __future__ import annotations
+
+from chat_app.domain.conversations import SendResult
 
 SESSIONS_CHANGED = "sessions_changed"
 """One of the user's sessions was revoked: each tab re-checks its own."""
@@ -11,3 +15,20 @@ TYPING = "typing"
 
 TYPING_EXPIRED = "typing_expired"
 """Time to drop "is typing" lines that were not renewed."""
+
+
+def new_message_payload(result: SendResult) -> dict:
+    """What `CONVERSATION_CHANGED` carries for a stored message.
+
+    Enough for each tab to show it and update its list without a database
+    round trip of its own: the message, the one before it (a tab that lacks
+    that one catches up from the database instead), and every member's unread
+    count.
+    """
+    return {
+        "conversation_id": result.message.conversation_id,
+        "sender_id": result.message.sender_id,
+        "message": result.message,
+        "previous_message_id": result.previous_message_id,
+        "unread_by_member": result.unread_by_member,
+    }

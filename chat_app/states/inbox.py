@@ -9,7 +9,7 @@ import reflex as rx
 from chat_app.clock import isoformat
 from chat_app.db import run_in_session
 from chat_app.domain import conversations
-from chat_app.domain.conversations import ConversationSummary
+from chat_app.domain.conversations import ConversationSummary, MessageView, preview
 from chat_app.domain.errors import DomainError
 from chat_app.realtime import push, topics
 from chat_app.states.session import SessionState
@@ -142,14 +142,33 @@ class InboxState(rx.State):
         except DomainError:
             self.rows = [row for row in self.rows if row["id"] != conversation_id]
             return
-        row = conversation_row(summary, viewer_id=user_id)
-        others = [existing for existing in self.rows if existing["id"] != conversation_id]
+        self._place(conversation_row(summary, viewer_id=user_id))
+
+    def _place(self, row: ConversationRow) -> None:
+        others = [existing for existing in self.rows if existing["id"] != row["id"]]
         self.rows = sorted(
             [row, *others], key=lambda r: (r["last_activity_at"], r["id"]), reverse=True
         )
 
     async def _on_conversation_changed(self, payload: dict):
-        """Pushed when a conversation of this user changed: refresh its row."""
+        """Pushed when a conversation of this user changed: update or refresh its row."""
         user_id = await self._user_id()
-        if user_id and self.loaded:
-            await self._upsert(int(payload["conversation_id"]), user_id)
+        if not user_id or not self.loaded:
+            return
+        conversation_id = int(payload["conversation_id"])
+        message: MessageView | None = payload.get("message")
+        existing = next((row for row in self.rows if row["id"] == conversation_id), None)
+        if message is None or existing is None or user_id not in payload["unread_by_member"]:
+            await self._upsert(conversation_id, user_id)
+            return
+        updated = ConversationRow(
+            **{
+                **existing,
+                "preview": preview(message.body),
+                "preview_is_mine": message.sender_id == user_id,
+                "last_activity_at": isoformat(message.created_at),
+                "has_messages": True,
+                "unread": payload["unread_by_member"][user_id],
+            }
+        )
+        self._place(updated)

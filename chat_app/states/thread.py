@@ -111,6 +111,12 @@ class ThreadState(rx.State):
         if merged != self.messages:  # an unchanged list is not sent again
             self.messages = merged
 
+    def _holds(self, message_id: int) -> bool:
+        """Whether this tab already shows message `message_id` (0: the conversation's start)."""
+        if message_id == 0:
+            return not self.has_older
+        return any(row["id"] == message_id for row in self.messages)
+
     @rx.event
     async def open(self):
         """On load of /messages/[id]: show the latest page, or catch up if already shown."""
@@ -311,7 +317,7 @@ class ThreadState(rx.State):
             push.publish(
                 result.member_ids,
                 topics.CONVERSATION_CHANGED,
-                {"conversation_id": self.conversation_id, "sender_id": session_state.user_id},
+                topics.new_message_payload(result),
                 skip_token=self.router.session.client_token,
             )
 
@@ -357,11 +363,15 @@ class ThreadState(rx.State):
         session_state = await self._session()
         if not session_state.user_id:
             return
-        try:
-            await self._catch_up(session_state.user_id)
-        except NotFound:
-            self._show_not_found()
-            return
+        message = payload.get("message")
+        if message is not None and self._holds(payload.get("previous_message_id", -1)):
+            self._merge([message_row(message, viewer_id=session_state.user_id)])
+        else:
+            try:
+                await self._catch_up(session_state.user_id)
+            except NotFound:
+                self._show_not_found()
+                return
         sender_id = payload.get("sender_id")
         if sender_id in self._typing:
             self._typing = {k: v for k, v in self._typing.items() if k != sender_id}

@@ -680,3 +680,33 @@ def test_control_characters_in_a_message_are_refused(session, body):
         client_message_id="ctl-2",
     )
     assert sent.message.body == "line one\n\tline two"
+
+
+def test_a_send_reports_the_previous_message_and_every_members_unread_count(session):
+    alice, bob, carol = (
+        make_user(session, "Alice"),
+        make_user(session, "Bob"),
+        make_user(session, "Carol"),
+    )
+    conversation_id, _ = conv.start_conversation(
+        session=session, creator_id=alice.id, emails=[bob.email, carol.email]
+    )
+    first = conv.send_message(
+        session=session,
+        user_id=alice.id,
+        conversation_id=conversation_id,
+        body="one",
+        client_message_id="p-1",
+    )
+    second = conv.send_message(
+        session=session,
+        user_id=bob.id,
+        conversation_id=conversation_id,
+        body="two",
+        client_message_id="p-2",
+    )
+    assert first.previous_message_id == 0
+    assert second.previous_message_id == first.message.id
+    assert first.unread_by_member == {alice.id: 0, bob.id: 1, carol.id: 1}
+    assert second.unread_by_member == {alice.id: 1, bob.id: 0, carol.id: 2}
+    assert second.member_ids == sorted([alice.id, bob.id, carol.id])
