@@ -1,0 +1,297 @@
+"""The load generator's socket: a ReflexSocket that opens a page as Chromium does, and measures.
+
+A real tab (see `bench/compare_frames.py`) sends exactly one frame to open
+/messages/{id}: the socket.io CONNECT packet of namespace `/_event`, whose auth
+carries `State.hydrate_and_load` (with the compiled initial-state hashes, the
+page's router data) and the compiled state schema; the server then runs the
+page's on_load chain by itself. `BenchSocket` does the same, with the same
+websocket subprotocol (Reflex's version) and browser-like headers, and handles
+every received frame without keeping it:
+
+- the first frame that contains a message's unique token is that message's
+  delivery to this tab. A tab that has the message's conversation open must
+  show every message (its thread list carries them all). A member's tab that
+  shows another conversation only sees the message in its conversation list,
+  whose row previews the newest message alone: there a frame carrying a newer
+  message of that conversation delivers the older ones too ("superseded");
+- each frame carrying ThreadState.messages is parsed to find duplicates (the
+  same message twice in the list) and stale frames (a list lacking a message
+  an earlier frame on this tab had, inside the window it still covers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+from reflex.constants import Reflex
+from reflex.state import State
+
+from tests.support.reflex_client import NAMESPACE, ReflexSocket, handler_name
+
+# The headers Chromium sends with the upgrade besides the websocket ones
+# (recorded by bench/compare_frames.py). Reflex stores them in the tab's state and
+# sends them back in router deltas, so they size the frames too.
+BROWSER_HEADERS = {
+    "User-Agent": (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/156.0.0.0 Safari/537.36"
+    ),
+    "Accept-Language": "en-US,en;q=0.9",
+    "Cache-Control": "no-cache",
+    "Pragma": "no-cache",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+}
+
+EVENT_PREFIX = f"2{NAMESPACE},"  # a socket.io EVENT packet (engine.io has taken its "4")
+TOKEN_RE = re.compile(r"bm(\d+)x")
+THREAD_WINDOW = 300  # chat_app.states.thread.WINDOW_MAX
+
+
+def page_constants(web_dir: Path) -> tuple[list[str], str]:
+    """The initial-state hashes and state schema compiled into this server's front end."""
+    text = (web_dir / "utils" / "context.jsx").read_text()
+    hashes = json.loads(re.search(r"initialStateHashes = (\[.*?\])", text).group(1))
+    schema = json.loads(re.search(r"stateSchema = (\".*?\")", text).group(1))
+    return hashes, schema
+
+
+def thread_state_key() -> str:
+    """The delta key of ThreadState (the app's state tree must be importable)."""
+    import chat_app.chat_app  # noqa: F401  (builds the state tree, as the server does)
+    from chat_app.states.thread import ThreadState
+
+    return ThreadState.get_full_name()
+
+
+class _Client(socketio.AsyncClient):
+    """Hands `42/_event,` frames to the owner as raw text, before any decoding."""
+
+    def __init__(self, owner: BenchSocket, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._owner = owner
+
+    async def _handle_eio_message(self, data):
+        if isinstance(data, str) and data.startswith(EVENT_PREFIX):
+            self._owner.on_frame(data, time.monotonic())
+            return
+        await super()._handle_eio_message(data)
+
+
+class Tracker:
+    """Every message sent in the run and who received it when; shared by all sockets of a target."""
+
+    def __init__(self, thread_key: str | None):
+        self.thread_key = thread_key
+        self.messages: dict[int, dict] = {}  # seq -> {"t0", "conv", "expected", "recv": {client: t}}
+        self.phase: str | None = None
+        self.counters: dict[str, dict[str, int]] = {}
+        self.unexpected: dict[str, int] = {}
+        self.examples: dict[str, list] = {}
+        self.frames = 0
+        self.frame_bytes = 0
+
+    def example(self, name: str, value: dict) -> None:
+        if self.phase is None:
+            return
+        found = self.examples.setdefault(f"{self.phase}:{name}", [])
+        if len(found) < 3:
+            found.append(value)
+
+    def count(self, name: str, n: int = 1) -> None:
+        if self.phase is None:
+            return
+        bucket = self.counters.setdefault(self.phase, {})
+        bucket[name] = bucket.get(name, 0) + n
+
+
+class BenchSocket(ReflexSocket):
+    """One simulated tab of one user, with one conversation open."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        index: int,
+        tracker: Tracker,
+        cookie: str | None = None,
+        conversation_id: int = 0,
+        group: int = -1,
+        page: tuple[list[str], str] | None = None,
+        trace_configs: list | None = None,
+        previews_coalesce: bool = True,
+    ):
+        super().__init__(base_url, cookie=cookie)
+        self.index = index
+        self.group = group  # the plan's index of the open conversation
+        self.previews_coalesce = previews_coalesce
+        # group -> seqs (ascending) of messages expected here only as a list preview
+        self.pending_previews: dict[int, list[int]] = {}
+        self.tracker = tracker
+        self.conversation_id = conversation_id
+        self.page = page
+        self.seen: set[int] = set()
+        self.ready = asyncio.Event()
+        self.thread: list[tuple[int, str]] = []
+        self._thread_ids_ever: set[int] = set()
+        self._duplicated: set[int] = set()
+        self.disconnected = False
+        self.measuring = False
+        self._client = _Client(
+            self,
+            reconnection=False,
+            # Like Chromium: no Accept header, no cache-busting "t" in the query,
+            # Reflex's version as the subprotocol, permessage-deflate offered.
+            http_session=lambda: aiohttp.ClientSession(
+                skip_auto_headers=("Accept",), trace_configs=trace_configs
+            ),
+            timestamp_requests=False,
+            websocket_extra_options={"protocols": (Reflex.VERSION,), "compress": 15},
+        )
+        self._client.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+
+    def router_data(self) -> dict:
+        path = f"/messages/{self.conversation_id}"
+        return {"pathname": path, "asPath": path, "query": {"conversation_id": str(self.conversation_id)}}
+
+    def connect_auth(self) -> dict:
+        """The CONNECT packet's auth, as the compiled front end builds it on first load."""
+        hashes, schema = self.page
+        return {
+            "event": {
+                "name": handler_name(State, "hydrate_and_load"),
+                "payload": {"hashes": hashes},
+                "router_data": self.router_data(),
+            },
+            "state_schema": schema,
+        }
+
+    def headers(self) -> dict[str, str]:
+        origin = self.base_url
+        headers = {"Origin": origin, **BROWSER_HEADERS}
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        return headers
+
+    async def connect(self, *, auth: dict | None = None, timeout: float = 30) -> None:  # type: ignore[override]
+        """Open the socket; with a page, hydrate and open the conversation like a first page load."""
+        await self._client.connect(
+            f"{self.base_url}?token={self.token}",
+            headers=self.headers(),
+            auth=auth if auth is not None else (self.connect_auth() if self.page else None),
+            transports=["websocket"],
+            socketio_path="/_event",
+            namespaces=[NAMESPACE],
+            wait_timeout=timeout,
+        )
+
+    async def emit(self, event: str, data: Any) -> None:
+        await self._client.emit(event, data, namespace=NAMESPACE)
+
+    async def _on_disconnect(self, *_args: Any) -> None:
+        self.disconnected = True
+        self.tracker.count("disconnects")
+
+    def on_frame(self, raw: str, now: float) -> None:
+        """Handle one received event frame (raw socket.io text)."""
+        tracker = self.tracker
+        tracker.frames += 1
+        tracker.frame_bytes += len(raw)
+        if not self.ready.is_set() and ('"is_hydrated_rx_state_":true' in raw or '"joined"' in raw):
+            self.ready.set()  # the page's on_load chain ran (the relay: the rooms were joined)
+        if "bm" in raw:
+            seen = self.seen
+            # In the app, a message of the open conversation counts once the thread list has it
+            # (not when only the list preview beside it shows it).
+            has_thread = not self.previews_coalesce or '"messages_rx_state_"' in raw
+            for token in set(TOKEN_RE.findall(raw)):
+                seq = int(token)
+                if seq in seen:
+                    continue
+                message = tracker.messages.get(seq)
+                if message is None:
+                    seen.add(seq)
+                    continue
+                if self.index not in message["expected"]:
+                    seen.add(seq)
+                    tracker.unexpected[message["phase"]] = tracker.unexpected.get(message["phase"], 0) + 1
+                elif message["conv"] == self.group or not self.previews_coalesce:
+                    if has_thread:
+                        seen.add(seq)
+                        message["recv"].setdefault(self.index, now)
+                else:
+                    seen.add(seq)
+                    self._preview_delivered(seq, message["conv"], now)
+        key = tracker.thread_key
+        if key and key in raw and '"messages_rx_state_"' in raw:
+            frame = json.loads(raw[len(EVENT_PREFIX):])
+            thread = frame[1].get("delta", {}).get(key, {})
+            rows = thread.get("messages_rx_state_")
+            if rows is not None:
+                self._on_thread(rows)
+
+    def expect_preview(self, seq: int, group: int) -> None:
+        """A message of another conversation of this tab's user: expect it in the list preview."""
+        self.pending_previews.setdefault(group, []).append(seq)
+
+    def _preview_delivered(self, seq: int, group: int, now: float) -> None:
+        pending = self.pending_previews.get(group)
+        messages = self.tracker.messages
+        while pending and pending[0] <= seq:
+            earlier = pending.pop(0)
+            message = messages[earlier]
+            message["recv"].setdefault(self.index, now)
+            message.setdefault("preview", set()).add(self.index)
+            if earlier != seq:
+                message.setdefault("superseded", set()).add(self.index)
+
+    def _on_thread(self, rows: list[dict]) -> None:
+        ids = [row["id"] for row in rows if row.get("id")]
+        new = [(row["id"], row.get("body", "")) for row in rows if row.get("id")]
+        if not self.measuring:
+            self.thread = new
+            self._thread_ids_ever.update(ids)
+            return
+        id_set = set(ids)
+        if len(id_set) != len(ids):
+            counts: dict[int, int] = {}
+            for message_id in ids:
+                counts[message_id] = counts.get(message_id, 0) + 1
+            twice = {message_id for message_id, n in counts.items() if n > 1} - self._duplicated
+            if twice:
+                self._duplicated |= twice
+                self.tracker.count("duplicates", len(twice))
+                self.tracker.example("duplicates", {"client": self.index, "ids": sorted(twice)[:5]})
+        missing = self._thread_ids_ever - id_set
+        if missing:
+            if len(id_set) >= THREAD_WINDOW:
+                floor = min(id_set)
+                missing = {message_id for message_id in missing if message_id > floor}
+            if missing:
+                self.tracker.count("stale_frames")
+                self.tracker.example("stale_frames", {
+                    "client": self.index, "missing": sorted(missing)[:5], "frame_last_ids": ids[-5:],
+                    "frame_len": len(ids), "newest_seen_before": max(self._thread_ids_ever),
+                })
+        self._thread_ids_ever |= id_set
+        self.thread = new
+
+
+async def bounded_gather(
+    factories: list[Callable[[], Any]], *, concurrency: int, timeout: float
+) -> list[Any]:
+    """Run coroutine factories with at most `concurrency` at once; exceptions are returned."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(factory):
+        async with semaphore:
+            return await asyncio.wait_for(factory(), timeout)
+
+    return await asyncio.gather(*(one(f) for f in factories), return_exceptions=True)

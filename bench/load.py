@@ -1,0 +1,496 @@
+"""Connecting the tabs, sending at fixed rates, and turning what arrived into figures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import psutil
+
+from bench.client import BenchSocket, Tracker, bounded_gather, page_constants, thread_state_key
+from bench.population import PASSWORD, Account, Plan, api_session
+from bench.servers import ProcessTree, Target
+
+GRACE_SECONDS = 10.0
+POST_CONCURRENCY = 256
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0–100) by nearest rank; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+def summary_ms(values: list[float]) -> dict[str, float | None]:
+    """p50/p90/p99/max of seconds, in milliseconds."""
+    def ms(value):
+        return None if value is None else round(value * 1000, 2)
+
+    return {
+        "n": len(values),
+        "p50": ms(percentile(values, 50)),
+        "p90": ms(percentile(values, 90)),
+        "p99": ms(percentile(values, 99)),
+        "max": ms(max(values) if values else None),
+    }
+
+
+class LoopLag:
+    """How late this process's event loop wakes up (the load generator's own delay)."""
+
+    def __init__(self, period: float = 0.05):
+        self.period = period
+        self.samples: list[tuple[float, float]] = []
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.period)
+            now = time.monotonic()
+            self.samples.append((now, now - before - self.period))
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def between(self, start: float, end: float) -> dict:
+        lags = [lag for at, lag in self.samples if start <= at <= end]
+        return summary_ms(lags)
+
+
+@dataclass
+class Fleet:
+    """Every tab of one target, with what is needed to send as its users."""
+
+    target: Target
+    plan: Plan
+    tracker: Tracker
+    sockets: list[BenchSocket]
+    accounts: list[Account] | None
+    conversation_ids: list[int]
+    tree: ProcessTree
+    lag: LoopLag
+    me: psutil.Process = field(default_factory=psutil.Process)
+    next_seq: int = 1
+
+
+async def connect_fleet(
+    target: Target, plan: Plan, accounts: list[Account] | None, conversation_ids: list[int],
+    *, concurrency: int, lag: LoopLag,
+) -> tuple[Fleet, dict]:
+    """Connect every tab in batches (at most `concurrency` opening at once); measure memory."""
+    tree = ProcessTree(target.pid)
+    if target.kind == "reflex":
+        tracker = Tracker(thread_state_key())
+        page = page_constants(target.web_dir)
+    else:
+        tracker = Tracker(None)
+        page = None
+    sockets = []
+    for index, (user, group) in enumerate(plan.tabs):
+        cookie = f"chat_app.session_token={accounts[user].token}" if accounts else None
+        sockets.append(
+            BenchSocket(
+                target.url, index=index, tracker=tracker, cookie=cookie,
+                conversation_id=conversation_ids[group], group=group, page=page,
+                previews_coalesce=target.kind == "reflex",  # the relay sends every message to every room
+            )
+        )
+    fleet = Fleet(target, plan, tracker, sockets, accounts, conversation_ids, tree, lag)
+
+    await asyncio.sleep(1)
+    rss_before = tree.rss()
+    redis_before = _redis_memory(target)
+    open_times: list[float] = []
+
+    async def open_tab(socket: BenchSocket) -> None:
+        started = time.monotonic()
+        await socket.connect()
+        if target.kind == "relay":
+            user = plan.tabs[socket.index][0]
+            await socket.emit("join", [str(conversation_ids[g]) for g in plan.user_groups[user]])
+        await asyncio.wait_for(socket.ready.wait(), 60)
+        open_times.append(time.monotonic() - started)
+
+    started = time.monotonic()
+    results = await bounded_gather(
+        [lambda socket=socket: open_tab(socket) for socket in sockets],
+        concurrency=concurrency, timeout=90,
+    )
+    connect_seconds = time.monotonic() - started
+    failures = [repr(result) for result in results if isinstance(result, BaseException)]
+    await asyncio.sleep(3)  # let the last on_load frames and pushes settle
+    rss_after = tree.rss()
+    redis_after = _redis_memory(target)
+    for socket in sockets:
+        socket.measuring = True
+    connected = sum(1 for socket in sockets if socket._client.connected)
+    info = {
+        "clients": len(sockets),
+        "connected": connected,
+        "connect_failures": len(failures),
+        "connect_failure_examples": failures[:3],
+        "connect_seconds": round(connect_seconds, 1),
+        "open_latency_ms": summary_ms(open_times),
+        "server_rss_before_mib": round(rss_before / 2**20, 1),
+        "server_rss_after_mib": round(rss_after / 2**20, 1),
+        "server_kib_per_client": round((rss_after - rss_before) / 1024 / max(1, connected), 1),
+    }
+    if redis_before is not None:
+        info["redis_used_memory_before_mib"] = round(redis_before / 2**20, 2)
+        info["redis_used_memory_after_mib"] = round(redis_after / 2**20, 2)
+        info["redis_kib_per_client"] = round((redis_after - redis_before) / 1024 / max(1, connected), 1)
+    info["server_processes"] = tree.describe()
+    return fleet, info
+
+
+def _redis_memory(target: Target) -> int | None:
+    from bench.servers import redis_used_memory
+
+    return redis_used_memory(target.redis_url)
+
+
+def _redis_cpu(target: Target) -> float | None:
+    if not target.redis_url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(target.redis_url)
+    try:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    finally:
+        client.close()
+
+
+async def close_fleet(fleet: Fleet) -> None:
+    fleet.tracker.phase = None  # closing is not a phase's disconnect
+    await bounded_gather(
+        [lambda socket=socket: socket.close() for socket in fleet.sockets], concurrency=50, timeout=10
+    )
+
+
+class Sender:
+    """Sends messages through the target's HTTP endpoint as scheduled, never waiting for answers."""
+
+    def __init__(self, fleet: Fleet, session: aiohttp.ClientSession, seed: int):
+        import random
+
+        self.fleet = fleet
+        self.session = session
+        self.rng = random.Random(seed)
+        self.semaphore = asyncio.Semaphore(POST_CONCURRENCY)
+        self.tasks: set[asyncio.Task] = set()
+
+    def send(self, t0: float, phase: str) -> None:
+        fleet = self.fleet
+        plan = fleet.plan
+        seq = fleet.next_seq
+        fleet.next_seq += 1
+        group = self.rng.randrange(len(plan.groups))
+        sender = self.rng.choice(plan.groups[group])
+        text = f"bench message bm{seq}x from user {sender}"
+        message: dict[str, Any] = {
+            "t0": t0, "phase": phase, "conv": group, "expected": plan.group_tabs[group], "recv": {},
+        }
+        fleet.tracker.messages[seq] = message
+        for tab in plan.group_tabs[group]:
+            socket = fleet.sockets[tab]
+            if socket.group != group and socket.previews_coalesce:
+                socket.expect_preview(seq, group)
+        task = asyncio.ensure_future(self._post(message, seq, group, sender, text))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _post(self, message: dict, seq: int, group: int, sender: int, text: str) -> None:
+        fleet = self.fleet
+        async with self.semaphore:
+            try:
+                if fleet.target.kind == "reflex":
+                    conversation_id = fleet.conversation_ids[group]
+                    async with self.session.post(
+                        f"{fleet.target.url}/api/conversations/{conversation_id}/messages",
+                        json={"content": text, "client_message_id": f"b{seq}"},
+                        headers={"Authorization": f"Bearer {fleet.accounts[sender].token}"},
+                    ) as response:
+                        await response.read()
+                        ok = response.status in (200, 201)
+                else:
+                    async with self.session.post(
+                        f"{fleet.target.url}/broadcast",
+                        json={"room": str(fleet.conversation_ids[group]), "text": text},
+                    ) as response:
+                        await response.read()
+                        ok = response.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                ok = False
+                message["error"] = repr(error)
+        message["post_done"] = time.monotonic()
+        message["ok"] = ok
+
+    async def drain(self, timeout: float) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+
+
+async def sign_in_once(client: aiohttp.ClientSession, account: Account) -> float:
+    """One sign-in through the API; its latency in seconds."""
+    started = time.monotonic()
+    async with client.post(
+        "/api/auth/sign-in/email", json={"email": account.email, "password": PASSWORD}
+    ) as response:
+        response.raise_for_status()
+        await response.read()
+    return time.monotonic() - started
+
+
+async def sequential_sign_ins(fleet: Fleet, n: int) -> dict:
+    async with api_session(fleet.target.url) as client:
+        times = [await sign_in_once(client, fleet.accounts[i % len(fleet.accounts)]) for i in range(n)]
+    return summary_ms(times)
+
+
+async def run_phase(
+    fleet: Fleet, sender: Sender, *, label: str, rate: float, seconds: float,
+    storm_every: float | None = None, storm_size: int = 20,
+) -> dict:
+    """Send `rate` messages/s for `seconds`, then wait up to GRACE_SECONDS for deliveries."""
+    tracker = fleet.tracker
+    # The previous phase's backlog must not be measured as this one's.
+    drained = await wait_quiet(fleet, quiet=2.0, timeout=300.0)
+    tracker.phase = label
+    frames0, bytes0 = tracker.frames, tracker.frame_bytes
+    cpu0, me0 = fleet.tree.cpu_seconds(), _own_cpu(fleet.me)
+    machine0 = psutil.cpu_times()
+    redis_cpu0 = _redis_cpu(fleet.target)
+    storms: list[dict] = []
+    storm_tasks = []
+    http_client = api_session(fleet.target.url) if storm_every else None
+
+    async def storm(number: int) -> None:
+        accounts = [fleet.accounts[(number * storm_size + i) % len(fleet.accounts)] for i in range(storm_size)]
+        started = time.monotonic()
+        times = await asyncio.gather(*(sign_in_once(http_client, a) for a in accounts), return_exceptions=True)
+        ended = time.monotonic()
+        ok = [t for t in times if isinstance(t, float)]
+        storms.append({"start": started, "end": ended, "sign_in_ms": summary_ms(ok), "errors": len(times) - len(ok)})
+
+    count = int(round(rate * seconds))
+    interval = 1.0 / rate
+    start = time.monotonic() + 0.05
+    next_storm = start + storm_every / 2 if storm_every else None
+    storm_number = 0
+    for k in range(count):
+        t0 = start + k * interval
+        delay = t0 - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if next_storm is not None and t0 >= next_storm:
+            storm_tasks.append(asyncio.ensure_future(storm(storm_number)))
+            storm_number += 1
+            next_storm += storm_every
+        sender.send(t0, label)
+    send_end = start + count * interval
+    if send_end > time.monotonic():
+        await asyncio.sleep(send_end - time.monotonic())
+    cpu1, me1 = fleet.tree.cpu_seconds(), _own_cpu(fleet.me)
+    machine1 = psutil.cpu_times()
+    redis_cpu1 = _redis_cpu(fleet.target)
+    frames1, bytes1 = tracker.frames, tracker.frame_bytes
+    wall = time.monotonic() - start
+    # Wait for the answers and the deliveries (at most GRACE_SECONDS after the last send).
+    deadline = send_end + GRACE_SECONDS
+    phase_messages = [m for m in tracker.messages.values() if m["phase"] == label]
+    while time.monotonic() < deadline:
+        pending = sum(1 for m in phase_messages if "ok" not in m or (m["ok"] and len(m["recv"]) < len(m["expected"])))
+        if not pending:
+            break
+        await asyncio.sleep(0.2)
+    if storm_tasks:
+        await asyncio.gather(*storm_tasks)
+    if http_client is not None:
+        await http_client.close()
+    await sender.drain(120)  # every POST answered (deliveries after `deadline` count as lost)
+    result = phase_figures(phase_messages, label=label, rate=rate, seconds=seconds, start=start, deadline=deadline)
+    result["waited_for_quiet_before_s"] = round(drained, 1)
+    result["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / wall, 1)
+    result["loadgen_cpu_pct"] = round(100 * (me1 - me0) / wall, 1)
+    busy = sum(getattr(machine1, f) - getattr(machine0, f) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+    result["machine_cpu_pct"] = round(100 * busy / wall, 1)  # of psutil.cpu_count() * 100
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    if redis_cpu0 is not None:
+        result["redis_cpu_pct"] = round(100 * (redis_cpu1 - redis_cpu0) / wall, 1)
+    result["frames_per_s"] = round((frames1 - frames0) / wall, 1)
+    result["frame_kib_per_s"] = round((bytes1 - bytes0) / 1024 / wall, 1)
+    result["mean_frame_bytes"] = round((bytes1 - bytes0) / max(1, frames1 - frames0))
+    result["loadgen_loop_lag_ms"] = fleet.lag.between(start, send_end)
+    counters = tracker.counters.get(label, {})
+    result["duplicates"] = counters.get("duplicates", 0)
+    result["stale_frames"] = counters.get("stale_frames", 0)
+    result["disconnects"] = counters.get("disconnects", 0)
+    result["unexpected_deliveries"] = tracker.unexpected.get(label, 0)
+    if storms:
+        result["storms"] = _storm_effect(phase_messages, storms)
+    return result
+
+
+def _own_cpu(me: psutil.Process) -> float:
+    times = me.cpu_times()
+    return times.user + times.system
+
+
+def phase_figures(messages: list[dict], *, label: str, rate: float, seconds: float, start: float, deadline: float) -> dict:
+    ok = [m for m in messages if m.get("ok")]
+    expected = sum(len(m["expected"]) for m in ok)
+    latencies, last = [], start
+    for m in ok:
+        for t in m["recv"].values():
+            if t <= deadline:
+                latencies.append(t - m["t0"])
+                last = max(last, t)
+    delivered = len(latencies)
+    superseded = sum(len(m.get("superseded", ())) for m in ok)
+    previews = sum(len(m.get("preview", ())) for m in ok)
+    post_times = [m["post_done"] - m["t0"] for m in messages if "post_done" in m]
+    return {
+        "phase": label,
+        "offered_sends_per_s": rate,
+        "seconds": seconds,
+        "sends": len(messages),
+        "post_errors": len(messages) - len(ok),
+        "post_error_examples": [m.get("error") for m in messages if not m.get("ok")][:3],
+        "post_latency_ms": summary_ms(post_times),
+        "expected_deliveries": expected,
+        "offered_deliveries_per_s": round(expected / seconds, 1),
+        "achieved_deliveries_per_s": round(delivered / max(1e-9, last - start), 1),
+        "delivered": delivered,
+        "lost": expected - delivered,
+        "latency_ms": summary_ms(latencies),
+        "delivered_as_list_preview": previews,
+        "of_which_superseded_by_a_newer_message": superseded,
+    }
+
+
+def _storm_effect(messages: list[dict], storms: list[dict]) -> dict:
+    """Delivery latency of messages sent during a sign-in storm (until 1 s after it) vs the rest."""
+    windows = [(s["start"], s["end"] + 1.0) for s in storms]
+    inside, outside = [], []
+    for m in messages:
+        if not m.get("ok"):
+            continue
+        during = any(a <= m["t0"] <= b for a, b in windows)
+        for t in m["recv"].values():
+            (inside if during else outside).append(t - m["t0"])
+    return {
+        "storms": len(storms),
+        "storm_seconds": [round(s["end"] - s["start"], 2) for s in storms],
+        "sign_in_ms_during_storm": [s["sign_in_ms"] for s in storms],
+        "sign_in_errors": sum(s["errors"] for s in storms),
+        "delivery_ms_during_storm": summary_ms(inside),
+        "delivery_ms_outside_storm": summary_ms(outside),
+    }
+
+
+async def wait_quiet(fleet: Fleet, *, quiet: float = 3.0, timeout: float = 300.0) -> float:
+    """Wait until no frame has arrived for `quiet` seconds; returns how long it took."""
+    started = time.monotonic()
+    last_count, last_change = fleet.tracker.frames, time.monotonic()
+    while time.monotonic() - started < timeout:
+        await asyncio.sleep(0.25)
+        if fleet.tracker.frames != last_count:
+            last_count, last_change = fleet.tracker.frames, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            break
+    return time.monotonic() - started
+
+
+def late_deliveries(fleet: Fleet, phase_results: list[dict]) -> None:
+    """After quiet: how many deliveries each phase lost within its grace arrived later after all."""
+    by_phase: dict[str, list[dict]] = {}
+    for m in fleet.tracker.messages.values():
+        by_phase.setdefault(m["phase"], []).append(m)
+    for result in phase_results:
+        messages = [m for m in by_phase.get(result["phase"], []) if m.get("ok")]
+        total = sum(len(m["recv"]) for m in messages)
+        result["never_delivered"] = sum(len(m["expected"]) for m in messages) - total
+        # Frames of a phase that arrived after its figures were taken count for it too.
+        counters = fleet.tracker.counters.get(result["phase"], {})
+        result["duplicates"] = counters.get("duplicates", 0)
+        result["stale_frames"] = counters.get("stale_frames", 0)
+        result["disconnects"] = counters.get("disconnects", 0)
+        result["unexpected_deliveries"] = fleet.tracker.unexpected.get(result["phase"], 0)
+        for name in ("duplicates", "stale_frames"):
+            examples = fleet.tracker.examples.get(f"{result['phase']}:{name}")
+            if examples:
+                result[f"{name}_examples"] = examples
+
+
+def check_threads(fleet: Fleet) -> dict:
+    """After load: does every open tab's thread equal the database's newest window?"""
+    from sqlalchemy import create_engine, text
+
+    from bench.client import THREAD_WINDOW
+
+    engine = create_engine(fleet.target.database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT conversation_id, id, body FROM message ORDER BY conversation_id, id")
+            ).all()
+    finally:
+        engine.dispose()
+    stored: dict[int, list[tuple[int, str]]] = {}
+    for conversation_id, message_id, body in rows:
+        stored.setdefault(conversation_id, []).append((message_id, body))
+    mismatched, disconnected, examples = 0, 0, []
+    for socket in fleet.sockets:
+        if socket.disconnected:
+            disconnected += 1
+            continue
+        expected = stored.get(socket.conversation_id, [])[-THREAD_WINDOW:]
+        if socket.thread != expected:
+            mismatched += 1
+            if len(examples) < 5:
+                have = {i for i, _ in socket.thread}
+                want = {i for i, _ in expected}
+                examples.append({
+                    "client": socket.index,
+                    "conversation_id": socket.conversation_id,
+                    "client_len": len(socket.thread),
+                    "db_len": len(expected),
+                    "missing": sorted(want - have)[:5],
+                    "extra": sorted(have - want)[:5],
+                    "same_set_wrong_order": have == want,
+                })
+    return {
+        "clients_checked": len(fleet.sockets) - disconnected,
+        "disconnected": disconnected,
+        "mismatched": mismatched,
+        "equal": mismatched == 0 and disconnected == 0,
+        "examples": examples,
+        "messages_in_db": len(rows),
+    }
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
