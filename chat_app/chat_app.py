@@ -26,6 +26,7 @@ app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute=
 push.bind_app(app)
 app.register_lifespan_task(watch_session_expiry)
 app.register_lifespan_task(watch_for_redis_restarts, app=app)
+app.register_lifespan_task(push.serve_forwarded_pushes, app=app)
 subscribe_states()
 
 app.add_page(home_page, route="/", title="chat_app", on_load=SessionState.load_user)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import reflex as rx
 from reflex.state import BaseState, StateUpdate
+from reflex.utils.token_manager import RedisTokenManager
 from reflex_base.event import Event
 
 from chat_app.realtime.guard import forget_event_identity
@@ -102,12 +104,11 @@ def _spawn(delivery: Awaitable[None]) -> asyncio.Task:
 
 
 async def _deliver(user_ids: list[int], topic: str, payload: Any, skip_token: str | None) -> None:
-    subscriptions = _subscriptions.get(topic, [])
-    if _app is None or not subscriptions or not user_ids:
+    if _app is None or not _subscriptions.get(topic) or not user_ids:
         return
     tabs = await tab_registry.tokens(user_ids)
     deliveries = [
-        _deliver_to_tab(user_id, token, subscriptions, payload)
+        _deliver_to_tab(user_id, token, topic, payload)
         for user_id, tokens in tabs.items()
         for token in tokens
         if token != skip_token
@@ -115,19 +116,34 @@ async def _deliver(user_ids: list[int], topic: str, payload: Any, skip_token: st
     await asyncio.gather(*deliveries)
 
 
-async def _deliver_to_tab(
-    user_id: int, token: str, subscriptions: list[_Subscription], payload: Any
-) -> None:
+async def _deliver_to_tab(user_id: int, token: str, topic: str, payload: Any) -> None:
+    """Run the topic's receivers for one tab, on the worker that holds its socket.
+
+    With several workers, a delta computed here for a socket on another worker
+    would travel through Redis and could overtake, or be overtaken by, that
+    worker's own deltas, so a tab could get an older whole list after a newer
+    one. Handing the push to the socket's own worker keeps every delta for a
+    tab in the order its state lock was taken.
+    """
     assert _app is not None
     forget_event_identity()  # this runs for the tab, not for whoever caused it
     namespace = _app.event_namespace
     if namespace is None:
         return
     token_manager = namespace._token_manager  # no public accessor in Reflex 0.10.1
-    if not await token_manager.is_token_connected(token):
+    if isinstance(token_manager, RedisTokenManager):
+        owner = await token_manager._get_token_owner(token)
+        if owner is None:
+            await tab_registry.remove(user_id, token)
+            return
+        if owner != token_manager.instance_id:
+            message = pickle.dumps((user_id, token, topic, payload))
+            await token_manager.redis.publish(_forward_channel(owner), message)
+            return
+    elif not await token_manager.is_token_connected(token):
         await tab_registry.remove(user_id, token)
         return
-    for subscription in subscriptions:
+    for subscription in _subscriptions.get(topic, []):
         try:
             async with _app.modify_state(
                 rx.BaseStateToken(ident=token, cls=subscription.state_cls)
@@ -140,3 +156,30 @@ async def _deliver_to_tab(
                 )
         except Exception:
             logger.exception("push %s to a tab of user %s failed", subscription, user_id)
+
+
+def _forward_channel(instance_id: str) -> str:
+    return f"chat_app:push:{instance_id}"
+
+
+async def serve_forwarded_pushes(app: rx.App) -> None:
+    """Deliver the pushes other workers hand to this one (with Redis; a no-op otherwise)."""
+    while app.event_namespace is None:  # the socket server is set up as the app starts
+        await asyncio.sleep(0.1)
+    token_manager = app.event_namespace._token_manager
+    if not isinstance(token_manager, RedisTokenManager):
+        return
+    while True:
+        try:
+            async with token_manager.redis.pubsub() as pubsub:
+                await pubsub.subscribe(_forward_channel(token_manager.instance_id))
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    user_id, token, topic, payload = pickle.loads(message["data"])
+                    _spawn(_deliver_to_tab(user_id, token, topic, payload))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("forwarded pushes: Redis unavailable, subscribing again shortly")
+            await asyncio.sleep(1)
