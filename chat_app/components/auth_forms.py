@@ -42,24 +42,23 @@ def _form_error() -> rx.Component:
     )
 
 
-def sign_up_form() -> rx.Component:
-    """Name, email and password, with an error under each rejected field."""
+def _auth_card(
+    *fields: rx.Component,
+    heading: str,
+    submit_label: str,
+    on_submit,
+    switch: tuple[str, str, str],
+    form_id: str,
+) -> rx.Component:
+    question, link_text, link_href = switch
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading("Create your account", size="6"),
+                rx.heading(heading, size="6"),
                 _form_error(),
-                _field("Name", "name", autocomplete="name"),
-                _field("Email", "email", type="email", autocomplete="email"),
-                _field(
-                    "Password",
-                    "password",
-                    type="password",
-                    autocomplete="new-password",
-                    hint="8 to 128 characters",
-                ),
+                *fields,
                 rx.button(
-                    "Sign up",
+                    submit_label,
                     type="submit",
                     size="3",
                     width="100%",
@@ -68,54 +67,47 @@ def sign_up_form() -> rx.Component:
                     disabled=~rx.State.is_hydrated,
                     id="submit",
                 ),
-                rx.text(
-                    "Already have an account? ",
-                    rx.link("Sign in", href="/sign-in"),
-                    size="2",
-                ),
+                rx.text(question, rx.link(link_text, href=link_href), size="2"),
                 spacing="4",
                 width="100%",
             ),
-            on_submit=AuthFormState.sign_up,
+            on_submit=on_submit,
             method="post",
-            id="sign-up-form",
+            id=form_id,
         ),
         size="3",
         width="100%",
     )
 
 
+def sign_up_form() -> rx.Component:
+    """Name, email and password, with an error under each rejected field."""
+    return _auth_card(
+        _field("Name", "name", autocomplete="name"),
+        _field("Email", "email", type="email", autocomplete="email"),
+        _field(
+            "Password",
+            "password",
+            type="password",
+            autocomplete="new-password",
+            hint="8 to 128 characters",
+        ),
+        heading="Create your account",
+        submit_label="Sign up",
+        on_submit=AuthFormState.sign_up,
+        switch=("Already have an account? ", "Sign in", "/sign-in"),
+        form_id="sign-up-form",
+    )
+
+
 def sign_in_form() -> rx.Component:
     """Email and password; one error for any wrong pair."""
-    return rx.card(
-        rx.form(
-            rx.vstack(
-                rx.heading("Sign in", size="6"),
-                _form_error(),
-                _field("Email", "email", type="email", autocomplete="email"),
-                _field("Password", "password", type="password", autocomplete="current-password"),
-                rx.button(
-                    "Sign in",
-                    type="submit",
-                    size="3",
-                    width="100%",
-                    loading=AuthFormState.submitting,
-                    # Until the page is live a click would submit the form natively.
-                    disabled=~rx.State.is_hydrated,
-                    id="submit",
-                ),
-                rx.text(
-                    "New here? ",
-                    rx.link("Create an account", href="/sign-up"),
-                    size="2",
-                ),
-                spacing="4",
-                width="100%",
-            ),
-            on_submit=AuthFormState.sign_in,
-            method="post",
-            id="sign-in-form",
-        ),
-        size="3",
-        width="100%",
+    return _auth_card(
+        _field("Email", "email", type="email", autocomplete="email"),
+        _field("Password", "password", type="password", autocomplete="current-password"),
+        heading="Sign in",
+        submit_label="Sign in",
+        on_submit=AuthFormState.sign_in,
+        switch=("New here? ", "Create an account", "/sign-up"),
+        form_id="sign-in-form",
     )
