@@ -4,9 +4,11 @@ A real tab (see `bench/compare_frames.py`) sends exactly one frame to open
 /messages/{id}: the socket.io CONNECT packet of namespace `/_event`, whose auth
 carries `State.hydrate_and_load` (with the compiled initial-state hashes, the
 page's router data) and the compiled state schema; the server then runs the
-page's on_load chain by itself. `BenchSocket` does the same, with the same
-websocket subprotocol (Reflex's version) and browser-like headers, and handles
-every received frame without keeping it:
+page's on_load chain by itself. Later, whenever a frame carries events for the
+page to run, the page sends each state event straight back (name, payload and
+the page's router data). `BenchSocket` does the same, with the same websocket
+subprotocol (Reflex's version) and browser-like headers, and handles every
+received frame without keeping it:
 
 - the first frame that contains a message's unique token is that message's
   delivery to this tab. A tab that has the message's conversation open must
@@ -144,6 +146,7 @@ class BenchSocket(ReflexSocket):
         self._duplicated: set[int] = set()
         self.disconnected = False
         self.measuring = False
+        self._tasks: set[asyncio.Task] = set()
         self._client = _Client(
             self,
             reconnection=False,
@@ -229,6 +232,7 @@ class BenchSocket(ReflexSocket):
                 else:
                     seen.add(seq)
                     self._preview_delivered(seq, message["conv"], now)
+        frame = None
         key = tracker.thread_key
         if key and key in raw and '"messages_rx_state_"' in raw:
             frame = json.loads(raw[len(EVENT_PREFIX):])
@@ -236,6 +240,28 @@ class BenchSocket(ReflexSocket):
             rows = thread.get("messages_rx_state_")
             if rows is not None:
                 self._on_thread(rows)
+        if '"events":[{' in raw or '"events": [{' in raw:
+            if frame is None:
+                frame = json.loads(raw[len(EVENT_PREFIX):])
+            self._run_server_events(frame[1].get("events") or [])
+
+    def _run_server_events(self, events: list[dict]) -> None:
+        """Send back the events the server asked this page to run, as the page's event queue does.
+
+        Names starting with "_" (redirects, scripts, set_value, …) run in the browser
+        itself; any other is a state event the page sends straight back over the socket
+        (e.g. ThreadState.mark_seen after a pushed message).
+        """
+        for event in events:
+            name = event.get("name") or ""
+            if not name or name.startswith("_"):
+                continue
+            self.tracker.count("events_sent_back")
+            task = asyncio.ensure_future(
+                self.emit("event", {"name": name, "payload": event.get("payload") or {}, "router_data": self.router_data()})
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def expect_preview(self, seq: int, group: int) -> None:
         """A message of another conversation of this tab's user: expect it in the list preview."""

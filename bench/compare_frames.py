@@ -4,7 +4,8 @@
 
 Starts the app (SQLite, one worker) on a free port, signs up Alice and Bob
 through the API, starts a conversation with two messages, then opens
-/messages/{id} as Alice twice, one after the other:
+/messages/{id} as Alice twice, one after the other, and each time has Bob send
+one more message through the API once the page is open (the push path):
 
 1. in headless Chromium (Debian's /usr/bin/chromium driven by Playwright),
    recording the websocket's handshake and frames through the DevTools protocol;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -38,34 +40,42 @@ from tests.support.server import AppServer, migrate
 COOKIE = "chat_app.session_token"
 RANDOM_HEADERS = {"sec-websocket-key"}  # differs on every connection by design
 WIDTH = 58
+PUSHED = "a message pushed while the page is open"
 
 
 def _sign_up(url: str, name: str) -> dict:
     response = httpx.post(
         f"{url}/api/auth/sign-up/email",
-        json={"name": name, "email": f"{name.lower()}-{uuid.uuid4().hex[:6]}@example.com", "password": "password123"},
+        json={"name": name, "email": f"{name.lower()}@example.com", "password": "password123"},
         timeout=30,
     )
     response.raise_for_status()
     return response.json()
 
 
-def _setup(url: str) -> tuple[dict, int]:
+def _send(url: str, token: str, conversation_id: int, text: str, client_id: str) -> None:
+    httpx.post(
+        f"{url}/api/conversations/{conversation_id}/messages",
+        json={"content": text, "client_message_id": client_id},
+        headers={"Authorization": f"Bearer {token}"}, timeout=30,
+    ).raise_for_status()
+
+
+def _setup(url: str) -> tuple[dict, dict, int]:
+    """The same people, conversation and messages on each side's fresh server."""
     alice, bob = _sign_up(url, "Alice"), _sign_up(url, "Bob")
     auth = {"Authorization": f"Bearer {alice['token']}"}
     conversation_id = httpx.post(
         f"{url}/api/conversations", json={"emails": [bob["user"]["email"]]}, headers=auth, timeout=30
     ).json()["id"]
-    for text in ("hello from the API", "a second message"):
-        httpx.post(
-            f"{url}/api/conversations/{conversation_id}/messages",
-            json={"content": text, "client_message_id": uuid.uuid4().hex}, headers=auth, timeout=30,
-        ).raise_for_status()
-    return alice, conversation_id
+    for number, text in enumerate(("hello from the API", "a second message"), start=1):
+        _send(url, alice["token"], conversation_id, text, f"m{number}")
+    return alice, bob, conversation_id
 
 
-def record_chromium(url: str, token: str, conversation_id: int) -> dict:
-    """Open the page in Chromium; return its /_event handshake and frames."""
+def record_chromium(url: str, token: str, conversation_id: int, push) -> dict:
+    """Open the page in Chromium, have `push(text)` send Bob's message; return the /_event
+    handshake and frames."""
     from playwright.sync_api import sync_playwright
 
     log: list[tuple[str, dict]] = []
@@ -85,6 +95,9 @@ def record_chromium(url: str, token: str, conversation_id: int) -> dict:
             page.goto(f"{url}/messages/{conversation_id}")
             page.get_by_text("a second message").first.wait_for(timeout=20_000)
             time.sleep(1.5)
+            push()
+            page.get_by_text(PUSHED).first.wait_for(timeout=20_000)
+            time.sleep(1.5)
             context.close()
         finally:
             browser.close()
@@ -96,7 +109,7 @@ def record_chromium(url: str, token: str, conversation_id: int) -> dict:
     return {"url": sockets[request_id], "headers": handshake["headers"], "sent": sent, "received": received}
 
 
-async def record_bench_socket(url: str, token: str, conversation_id: int, web_dir: Path) -> dict:
+async def record_bench_socket(url: str, token: str, conversation_id: int, web_dir: Path, push) -> dict:
     """Open the same page with the benchmark's socket; return the same record."""
     handshakes: list[dict] = []
 
@@ -127,6 +140,12 @@ async def record_bench_socket(url: str, token: str, conversation_id: int, web_di
     await socket.connect()
     await asyncio.wait_for(socket.ready.wait(), 20)
     await socket.settle(quiet=1.5)
+    await asyncio.to_thread(push)
+    for _ in range(100):
+        if PUSHED in "".join(received):
+            break
+        await asyncio.sleep(0.1)
+    await socket.settle(quiet=1.5)
     sent_before_close = list(sent)  # closing sends a namespace DISCONNECT and an engine.io CLOSE
     await socket.close()
     sent[:] = sent_before_close
@@ -143,14 +162,17 @@ def _flatten(value, prefix: str = "") -> dict[str, object]:
 
 
 def _packet(frame: str) -> tuple[str, object]:
-    """An engine.io text frame -> (kind, JSON payload)."""
+    """An engine.io text frame -> (kind, JSON payload); an EVENT's ["name", data] -> ("42/ns, name", data)."""
     match = re.match(r"^(\d+)(/[^,\[{]*,)?(.*)$", frame, re.S)
     kind = match.group(1) + (match.group(2) or "")
     body = match.group(3)
     try:
-        return kind, json.loads(body) if body else None
+        data = json.loads(body) if body else None
     except json.JSONDecodeError:
         return kind, body
+    if isinstance(data, list) and data and isinstance(data[0], str):
+        return f"{kind} {data[0]}", data[1] if len(data) > 1 else None
+    return kind, data
 
 
 def _short(value: object, width: int = WIDTH) -> str:
@@ -165,7 +187,7 @@ def _row(name: str, left: object, right: object, *, same: bool | None = None) ->
     return f"  {name[:44]:<44} {_short(left):<{WIDTH}} {_short(right):<{WIDTH}} {mark}"
 
 
-def compare(browser: dict, bench: dict, token: str) -> list[str]:
+def compare(browser: dict, bench: dict) -> list[str]:
     lines = [f"  {'field':<44} {'Chromium tab':<{WIDTH}} {'bench client (BenchSocket)':<{WIDTH}}"]
     lines.append("== handshake (websocket upgrade request)")
     b_url, c_url = urlsplit(browser["url"]), urlsplit(bench["url"])
@@ -185,8 +207,6 @@ def compare(browser: dict, bench: dict, token: str) -> list[str]:
     c_headers = {k.lower(): v for k, v in bench["headers"].items()}
     for key in sorted(set(b_headers) | set(c_headers)):
         left, right = b_headers.get(key, "(absent)"), c_headers.get(key, "(absent)")
-        if key == "cookie":
-            left, right = left.replace(token, "<alice's token>"), right.replace(token, "<alice's token>")
         if key in RANDOM_HEADERS:
             lines.append(_row(f"header {key} (random)", left, right, same=left != "(absent)" and right != "(absent)"))
         else:
@@ -212,8 +232,9 @@ def compare(browser: dict, bench: dict, token: str) -> list[str]:
     lines.append(_row("number of event frames", len(b_events), len(c_events)))
     connection_specific = ("rx_router_headers", "rx_router_session")
     for index in range(max(len(b_events), len(c_events))):
-        b_delta = b_events[index][1].get("delta", {}) if index < len(b_events) else {}
-        c_delta = c_events[index][1].get("delta", {}) if index < len(c_events) else {}
+        b_frame = b_events[index] if index < len(b_events) else {}
+        c_frame = c_events[index] if index < len(c_events) else {}
+        b_delta, c_delta = b_frame.get("delta", {}), c_frame.get("delta", {})
         b_size = len(b_raw[index]) if index < len(b_raw) else 0
         c_size = len(c_raw[index]) if index < len(c_raw) else 0
         lines.append(_row(f"-- frame {index + 1}: characters (within 2 %)", b_size, c_size,
@@ -234,10 +255,14 @@ def compare(browser: dict, bench: dict, token: str) -> list[str]:
                     lines.append(_row(name, left, right, same=strip(left) == strip(right)))
                     continue
                 lines.append(_row(name, left, right))
+        for key in ("events", "final"):
+            if key in b_frame or key in c_frame:
+                lines.append(_row(f"({key})", b_frame.get(key, "(absent)"), c_frame.get(key, "(absent)")))
     return lines
 
 
-def main() -> int:
+def _on_fresh_server(record):
+    """Run `record(url, alice, conversation_id, push, web_dir)` against a fresh app and database."""
     work = Path(tempfile.mkdtemp(prefix="chat-compare-"))
     database_url = f"sqlite:///{work / 'chat_app.db'}"
     migrate(database_url)
@@ -245,21 +270,50 @@ def main() -> int:
     print(f"starting the app ({work}) …", flush=True)
     server.start()
     try:
-        alice, conversation_id = _setup(server.url)
-        browser = record_chromium(server.url, alice["token"], conversation_id)
-        # After Playwright's sync API has closed, this thread may run its own event loop.
-        bench = asyncio.run(record_bench_socket(server.url, alice["token"], conversation_id, work / "web"))
-        lines = compare(browser, bench, alice["token"])
-        print("\n".join(lines))
-        diffs = [line for line in lines if line.endswith("DIFF")]
-        print(f"\n{len(diffs)} field(s) differ" + (":" if diffs else ""))
-        for line in diffs:
-            print(line)
+        alice, bob, conversation_id = _setup(server.url)
+
+        def push() -> None:
+            _send(server.url, bob["token"], conversation_id, PUSHED, "m3")
+
+        result = record(server.url, alice, conversation_id, push, work / "web")
+        result["netloc"] = urlsplit(server.url).netloc
+        return result
     finally:
         server.stop()
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    # Each side gets its own fresh server and identical data, so the frames can match byte for byte
+    # but for tokens, ids of sockets and times.
+    tokens = {}
+
+    def chromium(url, alice, conversation_id, push, _web_dir):
+        tokens["chromium"] = alice["token"]
+        return record_chromium(url, alice["token"], conversation_id, push)
+
+    def bench(url, alice, conversation_id, push, web_dir):
+        tokens["bench"] = alice["token"]
+        # After Playwright's sync API has closed, this thread may run its own event loop.
+        return asyncio.run(record_bench_socket(url, alice["token"], conversation_id, web_dir, push))
+
+    browser_record = _on_fresh_server(chromium)
+    bench_record = _on_fresh_server(bench)
+    for record, side in ((browser_record, "chromium"), (bench_record, "bench")):
+        # The two servers differ only in their port; the session tokens are secrets.
+        def same(text: str, record=record, side=side) -> str:
+            return text.replace(tokens[side], "<alice's token>").replace(record["netloc"], "localhost:<port>")
+
+        record["url"] = same(record["url"])
+        record["headers"] = {k: same(v) for k, v in record["headers"].items()}
+        for key in ("sent", "received"):
+            record[key] = [same(frame) for frame in record[key]]
+    lines = compare(browser_record, bench_record)
+    print("\n".join(lines))
+    diffs = [line for line in lines if line.endswith("DIFF")]
+    print(f"\n{len(diffs)} field(s) differ" + (":" if diffs else ""))
+    for line in diffs:
+        print(line)
     return 0
 
 

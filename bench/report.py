@@ -107,22 +107,32 @@ def plot(results: dict, path: Path) -> None:
         phases = [p for p in target["phases"] if "storms" not in p and p["latency_ms"]["n"]]
         phases.sort(key=lambda p: p["offered_sends_per_s"])
         rates = [p["offered_sends_per_s"] for p in phases]
+        def finite(value):
+            return value if isinstance(value, (int, float)) else float("nan")  # "inf": never delivered
+
         for key, style in (("p50", "o-"), ("p90", "s--"), ("p99", "^-")):
-            axis.plot(rates, [p["latency_ms"][key] for p in phases], style, label=key)
+            axis.plot(rates, [finite(p["latency_ms"][key]) for p in phases], style, label=key)
         for phase in phases:
             note = f"{phase['achieved_deliveries_per_s']:.0f}/{phase['offered_deliveries_per_s']:.0f} dlv/s"
             if phase["phase"] == "overload":
                 note = "overload\n" + note
             if phase["lost"]:
                 note += f"\nlost {phase['lost']}"
-            axis.annotate(note, (phase["offered_sends_per_s"], phase["latency_ms"]["p99"]),
+            if phase.get("never_delivered"):
+                note += f"\nnever {phase['never_delivered']}"
+            if phase.get("stale_frames"):
+                note += f"\nstale {phase['stale_frames']}"
+            y = finite(phase["latency_ms"]["p99"])
+            if y != y:  # nan
+                y = finite(phase["latency_ms"]["p50"])
+            axis.annotate(note, (phase["offered_sends_per_s"], y),
                           textcoords="offset points", xytext=(4, 6), fontsize=7)
         axis.set_title(f"{target['name']} ({target['setup'].get('connected')} tabs)")
         axis.set_xlabel("offered sends/s (HTTP POST)")
         axis.set_yscale("log")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
-    axes[0][0].set_ylabel("POST start -> first frame with the text (ms)")
+    axes[0][0].set_ylabel("POST start -> first frame with the text (ms, every delivery)")
     fig.suptitle(f"Delivery latency, {results['started']}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -75,7 +75,7 @@ async def measure_reflex(name: str, args, plan, work_root: Path, stamp: str) -> 
     from bench.population import api_session
     from bench.load import (
         POST_CONCURRENCY, LoopLag, Sender, check_threads, close_fleet, connect_fleet,
-        late_deliveries, run_phase, sequential_sign_ins, wait_quiet,
+        finalize, run_phase, sequential_sign_ins, wait_quiet,
     )
     from bench.population import create_conversations, sign_up_all
     from bench.servers import ProcessTree, app_in_config, py_spy
@@ -114,6 +114,8 @@ async def measure_reflex(name: str, args, plan, work_root: Path, stamp: str) -> 
                 if not args.no_storm:
                     phases.append(await _phase(fleet, sender, "50+storm", 50.0, args.seconds, storm_every=5.0))
                 if not args.no_overload:
+                    await wait_quiet(fleet, quiet=2.0, timeout=300)
+                    finalize(fleet, phases)  # throughput including each phase's backlog
                     sustained = sustained_rate(phases, plan)
                     rate = max(2.0, round(2 * sustained))
                     print(f"[{name}] sustained about {sustained:.0f} sends/s: overload at {rate:g} sends/s", flush=True)
@@ -128,7 +130,7 @@ async def measure_reflex(name: str, args, plan, work_root: Path, stamp: str) -> 
                     print(f"[{name}] after load: threads equal the database: {threads['equal']} ({threads['mismatched']} mismatched)", flush=True)
                 await sender.drain(60)
                 await wait_quiet(fleet, quiet=2.0, timeout=60)
-                late_deliveries(fleet, phases)
+                finalize(fleet, phases)
             entry["phases"] = phases
         finally:
             await close_fleet(fleet)
@@ -161,6 +163,7 @@ def sustained_rate(phases: list[dict], plan) -> float:
         fanout = phase["expected_deliveries"] / max(1, phase["sends"] - phase["post_errors"]) or plan.mean_fanout
         kept_up = (
             phase["lost"] == 0
+            and phase.get("never_delivered", 0) == 0
             and phase["post_errors"] == 0
             and phase["achieved_deliveries_per_s"] >= 0.95 * phase["offered_deliveries_per_s"]
         )
@@ -173,7 +176,7 @@ def sustained_rate(phases: list[dict], plan) -> float:
 
 async def measure_relay(args, plan, work_root: Path) -> dict:
     from bench.population import api_session
-    from bench.load import POST_CONCURRENCY, LoopLag, Sender, close_fleet, connect_fleet, late_deliveries, wait_quiet
+    from bench.load import POST_CONCURRENCY, LoopLag, Sender, close_fleet, connect_fleet, finalize, wait_quiet
     from bench.servers import relay_server
 
     entry: dict = {"name": "relay", "kind": "relay"}
@@ -194,7 +197,7 @@ async def measure_relay(args, plan, work_root: Path) -> dict:
                     phases.append(await _phase(fleet, sender, f"{rate:g}/s", rate, args.seconds))
                 await sender.drain(60)
                 await wait_quiet(fleet, quiet=2.0, timeout=60)
-                late_deliveries(fleet, phases)
+                finalize(fleet, phases)
             entry["phases"] = phases
         finally:
             await close_fleet(fleet)
