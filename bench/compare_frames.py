@@ -26,7 +26,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 

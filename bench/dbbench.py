@@ -22,10 +22,11 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from bench.load import summary_ms
-from bench.servers import postgres_database
+from bench.servers import POSTGRES_URL
 from chat_app.db import build_engine
 from chat_app.domain import conversations
 from chat_app.models import Conversation, ConversationMember, User
+from tests.support.databases import temporary_postgres_database
 from tests.support.server import migrate
 
 BATCH = 50_000
@@ -140,7 +141,7 @@ def _database(kind: str, work_dir: Path) -> Iterator[str]:
         work_dir.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{work_dir / f'history-{uuid.uuid4().hex[:6]}.db'}"
     else:
-        with postgres_database() as url:
+        with temporary_postgres_database(POSTGRES_URL) as url:
             yield url
 
 

@@ -248,7 +248,7 @@ class Sender:
                     ) as response:
                         await response.read()
                         ok = response.status == 200
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientError) as error:
                 ok = False
                 message["error"] = repr(error)
         message["post_done"] = time.monotonic()

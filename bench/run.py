@@ -72,13 +72,19 @@ def _stop_on_sigterm() -> None:
 
 
 async def measure_reflex(name: str, args, plan, work_root: Path, stamp: str) -> dict:
-    from bench.population import api_session
     from bench.load import (
-        POST_CONCURRENCY, LoopLag, Sender, check_threads, close_fleet, connect_fleet,
-        finalize, run_phase, sequential_sign_ins, wait_quiet,
+        POST_CONCURRENCY,
+        LoopLag,
+        Sender,
+        check_threads,
+        close_fleet,
+        connect_fleet,
+        finalize,
+        sequential_sign_ins,
+        wait_quiet,
     )
-    from bench.population import create_conversations, sign_up_all
-    from bench.servers import ProcessTree, app_in_config, py_spy
+    from bench.population import api_session, create_conversations, sign_up_all
+    from bench.servers import app_in_config, py_spy
 
     entry: dict = {"name": name, "kind": "reflex"}
     print(f"[{name}] starting the app", flush=True)
@@ -119,7 +125,7 @@ async def measure_reflex(name: str, args, plan, work_root: Path, stamp: str) -> 
                     sustained = sustained_rate(phases, plan)
                     rate = max(2.0, round(2 * sustained))
                     print(f"[{name}] sustained about {sustained:.0f} sends/s: overload at {rate:g} sends/s", flush=True)
-                    phases.append(await _phase(fleet, sender, f"overload", float(rate), args.seconds))
+                    phases.append(await _phase(fleet, sender, "overload", float(rate), args.seconds))
                     await sender.drain(120)
                     quiet = await wait_quiet(fleet)
                     threads = check_threads(fleet)
@@ -175,8 +181,16 @@ def sustained_rate(phases: list[dict], plan) -> float:
 
 
 async def measure_relay(args, plan, work_root: Path) -> dict:
+    from bench.load import (
+        POST_CONCURRENCY,
+        LoopLag,
+        Sender,
+        close_fleet,
+        connect_fleet,
+        finalize,
+        wait_quiet,
+    )
     from bench.population import api_session
-    from bench.load import POST_CONCURRENCY, LoopLag, Sender, close_fleet, connect_fleet, finalize, wait_quiet
     from bench.servers import relay_server
 
     entry: dict = {"name": "relay", "kind": "relay"}

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,10 +21,8 @@ from pathlib import Path
 import httpx
 import psutil
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
+from tests.support.databases import temporary_postgres_database
 from tests.support.server import PROJECT_ROOT, VENV_BIN, AppServer, free_port, migrate
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -42,22 +39,6 @@ def parse_configs(value: str) -> list[str]:
         if not CONFIG_RE.match(name):
             raise ValueError(f"unknown configuration {name!r} (sqlite-1, pg-redis-N or all)")
     return names
-
-
-@contextmanager
-def postgres_database(server_url: str = POSTGRES_URL) -> Iterator[str]:
-    """CREATE a fresh database on the server; DROP it afterwards (even on failure)."""
-    admin_url = make_url(server_url)
-    name = f"chat_app_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -115,7 +96,7 @@ def app_in_config(name: str, work_root: Path) -> Iterator[Target]:
             )
         return
     workers = int(match.group(2))
-    with postgres_database() as database_url, redis_index() as redis_url:
+    with temporary_postgres_database(POSTGRES_URL) as database_url, redis_index() as redis_url:
         migrate(database_url)
         server = AppServer(
             database_url=database_url,
