@@ -112,7 +112,7 @@ def plot(results: dict, path: Path) -> None:
 
         for key, style in (("p50", "o-"), ("p90", "s--"), ("p99", "^-")):
             axis.plot(rates, [finite(p["latency_ms"][key]) for p in phases], style, label=key)
-        for phase in phases:
+        for number, phase in enumerate(phases):
             note = f"{phase['achieved_deliveries_per_s']:.0f}/{phase['offered_deliveries_per_s']:.0f} dlv/s"
             if phase["phase"] == "overload":
                 note = "overload\n" + note
@@ -126,7 +126,7 @@ def plot(results: dict, path: Path) -> None:
             if y != y:  # nan
                 y = finite(phase["latency_ms"]["p50"])
             axis.annotate(note, (phase["offered_sends_per_s"], y),
-                          textcoords="offset points", xytext=(4, 6), fontsize=7)
+                          textcoords="offset points", xytext=(4, 6 - 34 * (number % 2)), fontsize=7)
         axis.set_title(f"{target['name']} ({target['setup'].get('connected')} tabs)")
         axis.set_xlabel("offered sends/s (HTTP POST)")
         axis.set_yscale("log")
