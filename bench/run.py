@@ -141,8 +141,9 @@ async def measure_reflex(name: str, args, plan, work_root: Path, stamp: str) -> 
                         "quiet_after_s": round(quiet, 1), "threads": threads,
                     }
                     print(f"[{name}] after load: threads equal the database: {threads['equal']} ({threads['mismatched']} mismatched)", flush=True)
-                await sender.drain(60)
-                await wait_quiet(fleet, quiet=2.0, timeout=60)
+                await sender.drain(120)
+                # "never delivered" is only meaningful once the server has worked off its backlog
+                entry["final_wait_for_quiet_s"] = round(await wait_quiet(fleet, quiet=2.0, timeout=300), 1)
                 finalize(fleet, phases)
             entry["phases"] = phases
         finally:
