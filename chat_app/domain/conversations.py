@@ -7,10 +7,12 @@ that does not exist, so ids reveal nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, func, update
+from sqlalchemy import Integer, bindparam, case, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -80,6 +82,16 @@ class SendResult:
     previous_message_id: int = 0
     # Each member's unread count right after this message was stored.
     unread_by_member: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadPosition:
+    """Where a member has read up to in a conversation, and what is left unread."""
+
+    user_id: int
+    conversation_id: int
+    last_read_message_id: int
+    unread_count: int
 
 
 def _not_found() -> NotFound:
@@ -369,6 +381,59 @@ def validate_client_message_id(client_message_id: str) -> str:
     return client_message_id
 
 
+def _run(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    """Execute a prebuilt Core statement in the session's transaction, past the ORM layer."""
+    return session.connection().execute(statement, params)
+
+
+# The statements of the send path, built once: building SQLAlchemy expressions
+# costs more Python time than SQLite spends running them.
+_SENDER_NAME_IF_MEMBER = (
+    select(User.name)
+    .join(ConversationMember, ConversationMember.user_id == User.id)
+    .where(
+        ConversationMember.conversation_id == bindparam("cid"),
+        ConversationMember.user_id == bindparam("uid"),
+    )
+)
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_last_id = func.coalesce(Conversation.last_message_id, 0)
+_MOVE_CONVERSATION_FORWARD = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("cid"))
+    .values(
+        # Concurrent sends may commit out of id order: only ever move forward.
+        last_message_id=case((_last_id < bindparam("mid"), bindparam("mid")), else_=_last_id),
+        last_activity_at=bindparam("now"),
+    )
+)
+_SENDER_HAS_READ_IT = (
+    update(ConversationMember)
+    .where(
+        ConversationMember.conversation_id == bindparam("cid"),
+        ConversationMember.user_id == bindparam("uid"),
+        ConversationMember.last_read_message_id < bindparam("mid"),
+    )
+    .values(last_read_message_id=bindparam("mid"))
+)
+_PREVIOUS_MESSAGE_ID = select(func.max(Message.id)).where(
+    Message.conversation_id == bindparam("cid"), Message.id < bindparam("mid")
+)
+_UNREAD_BY_MEMBER = (
+    select(ConversationMember.user_id, func.count(Message.id))
+    .select_from(ConversationMember)
+    .outerjoin(
+        Message,
+        (Message.conversation_id == ConversationMember.conversation_id)
+        & (Message.id > ConversationMember.last_read_message_id)
+        & (Message.sender_id != ConversationMember.user_id)
+        & col(Message.deleted_at).is_(None),
+    )
+    .where(ConversationMember.conversation_id == bindparam("cid"))
+    .group_by(ConversationMember.user_id)
+)
+
+
 def send_message(
     *,
     session: Session,
@@ -388,62 +453,72 @@ def send_message(
     """
     body = validate_message_body(body)
     validate_client_message_id(client_message_id)
-    member = _membership(session=session, user_id=user_id, conversation_id=conversation_id)
-    existing = _by_client_id(session=session, user_id=user_id, client_message_id=client_message_id)
-    if existing is None:
-        now = utcnow()
-        message = Message(
+    ids = {"cid": conversation_id, "uid": user_id}
+    sender_name = _run(session, _SENDER_NAME_IF_MEMBER, ids).scalar()
+    if sender_name is None:
+        raise _not_found()
+    now = utcnow()
+    try:
+        message_id = session.exec(
+            _INSERT_MESSAGE,
+            params={
+                "conversation_id": conversation_id,
+                "sender_id": user_id,
+                "body": body,
+                "client_message_id": client_message_id,
+                "created_at": now,
+            },
+        ).scalar_one()
+    except IntegrityError:  # a retry of a send that was stored (the unique client id)
+        session.rollback()
+        return _resent(
+            session=session,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            client_message_id=client_message_id,
+            sender_name=sender_name,
+        )
+    moved = {**ids, "mid": message_id, "now": now}
+    _run(session, _MOVE_CONVERSATION_FORWARD, moved)
+    _run(session, _SENDER_HAS_READ_IT, moved)
+    session.commit()
+    unread = dict(_run(session, _UNREAD_BY_MEMBER, ids).all())
+    previous = _run(session, _PREVIOUS_MESSAGE_ID, moved).scalar()
+    return SendResult(
+        message=MessageView(
+            id=message_id,
             conversation_id=conversation_id,
             sender_id=user_id,
+            sender_name=sender_name,
             body=body,
             client_message_id=client_message_id,
             created_at=now,
-        )
-        session.add(message)
-        try:
-            session.flush()
-        except IntegrityError:  # the same send raced itself
-            session.rollback()
-            existing = _by_client_id(
-                session=session, user_id=user_id, client_message_id=client_message_id
-            )
-            if existing is None:
-                raise
-        else:
-            # Concurrent sends may commit out of id order: only ever move forward.
-            last_id = func.coalesce(Conversation.last_message_id, 0)
-            session.exec(
-                update(Conversation)
-                .where(Conversation.id == conversation_id)
-                .values(
-                    last_message_id=case((last_id < message.id, message.id), else_=last_id),
-                    last_activity_at=now,
-                )
-            )
-            member.last_read_message_id = max(member.last_read_message_id, message.id)
-            session.add(member)
-            session.commit()
-            sender_name = session.get(User, user_id).name
-            unread = unread_by_member(session=session, conversation_id=conversation_id)
-            previous = session.exec(
-                select(func.max(Message.id)).where(
-                    Message.conversation_id == conversation_id, Message.id < message.id
-                )
-            ).one()
-            return SendResult(
-                message=_view(message, sender_name),
-                created=True,
-                member_ids=sorted(unread),
-                previous_message_id=previous or 0,
-                unread_by_member=unread,
-            )
+        ),
+        created=True,
+        member_ids=sorted(unread),
+        previous_message_id=previous or 0,
+        unread_by_member=unread,
+    )
+
+
+def _resent(
+    *,
+    session: Session,
+    user_id: int,
+    conversation_id: int,
+    client_message_id: str,
+    sender_name: str,
+) -> SendResult:
+    existing = _by_client_id(session=session, user_id=user_id, client_message_id=client_message_id)
+    if existing is None:
+        raise RuntimeError("the message's insert failed, yet it is not stored")
     if existing.conversation_id != conversation_id:
         raise Conflict(
             "client_message_id was already used for another conversation",
             code="DUPLICATE_CLIENT_MESSAGE_ID",
         )
     return SendResult(
-        message=_view(existing, session.get(User, user_id).name),
+        message=_view(existing, sender_name),
         created=False,
         member_ids=member_ids(session=session, conversation_id=conversation_id),
     )
@@ -459,21 +534,7 @@ def _by_client_id(*, session: Session, user_id: int, client_message_id: str) -> 
 
 def unread_by_member(*, session: Session, conversation_id: int) -> dict[int, int]:
     """Every member's unread count in one conversation, derived from their read positions."""
-    unread = func.count(Message.id)
-    rows = session.exec(
-        select(ConversationMember.user_id, unread)
-        .select_from(ConversationMember)
-        .outerjoin(
-            Message,
-            (Message.conversation_id == ConversationMember.conversation_id)
-            & (Message.id > ConversationMember.last_read_message_id)
-            & (Message.sender_id != ConversationMember.user_id)
-            & col(Message.deleted_at).is_(None),
-        )
-        .where(ConversationMember.conversation_id == conversation_id)
-        .group_by(ConversationMember.user_id)
-    ).all()
-    return dict(rows)
+    return dict(_run(session, _UNREAD_BY_MEMBER, {"cid": conversation_id}).all())
 
 
 def conversation_member_ids(*, session: Session, user_id: int, conversation_id: int) -> list[int]:
@@ -484,6 +545,75 @@ def conversation_member_ids(*, session: Session, user_id: int, conversation_id: 
     """
     _membership(session=session, user_id=user_id, conversation_id=conversation_id)
     return member_ids(session=session, conversation_id=conversation_id)
+
+
+_NEWEST_POSSIBLE_ID = 2**31 - 1  # ids are 32-bit integers
+_newest_message_id = (
+    select(func.coalesce(Conversation.last_message_id, 0))
+    .where(Conversation.id == bindparam("cid"))
+    .scalar_subquery()
+)
+_up_to = bindparam("up_to", type_=Integer)
+_read_target = case((_up_to < _newest_message_id, _up_to), else_=_newest_message_id)
+_ADVANCE_READ_POSITION = (
+    update(ConversationMember)
+    .where(
+        ConversationMember.conversation_id == bindparam("cid"),
+        ConversationMember.user_id == bindparam("uid"),
+        ConversationMember.last_read_message_id < _read_target,
+    )
+    .values(last_read_message_id=_read_target)
+)
+_READ_POSITION = select(ConversationMember.last_read_message_id).where(
+    ConversationMember.conversation_id == bindparam("cid"),
+    ConversationMember.user_id == bindparam("uid"),
+)
+_UNREAD_AFTER = select(func.count(Message.id)).where(
+    Message.conversation_id == bindparam("cid"),
+    Message.id > bindparam("after"),
+    Message.sender_id != bindparam("uid"),
+    col(Message.deleted_at).is_(None),
+)
+
+
+def mark_read_many(
+    *, session: Session, marks: Iterable[tuple[int, int, int]]
+) -> list[ReadPosition]:
+    """Move several read positions forward in one transaction (never back).
+
+    Args:
+        session: The database session.
+        marks: (user id, conversation id, read up to this message id) triples.
+            A mark for a conversation the user is no longer in is ignored.
+
+    Returns:
+        The positions that moved, each with the unread count left behind it.
+    """
+    moved = []
+    for user_id, conversation_id, up_to_message_id in marks:
+        ids = {"cid": conversation_id, "uid": user_id}
+        if _run(
+            session,
+            _ADVANCE_READ_POSITION,
+            {**ids, "up_to": min(up_to_message_id, _NEWEST_POSSIBLE_ID)},
+        ).rowcount:
+            moved.append(ids)
+    if not moved:
+        return []
+    session.commit()
+    positions = []
+    for ids in moved:
+        position = _run(session, _READ_POSITION, ids).scalar_one()
+        unread = _run(session, _UNREAD_AFTER, {**ids, "after": position}).scalar_one()
+        positions.append(
+            ReadPosition(
+                user_id=ids["uid"],
+                conversation_id=ids["cid"],
+                last_read_message_id=position,
+                unread_count=unread,
+            )
+        )
+    return positions
 
 
 def mark_read(
@@ -497,12 +627,11 @@ def mark_read(
     Raises:
         NotFound: If the user is not a member.
     """
-    member = _membership(session=session, user_id=user_id, conversation_id=conversation_id)
-    newest = session.get(Conversation, conversation_id).last_message_id or 0
-    target = newest if up_to_message_id is None else min(up_to_message_id, newest)
-    if target <= member.last_read_message_id:
-        return member.last_read_message_id, False
-    member.last_read_message_id = target
-    session.add(member)
-    session.commit()
-    return target, True
+    _membership(session=session, user_id=user_id, conversation_id=conversation_id)
+    up_to = _NEWEST_POSSIBLE_ID if up_to_message_id is None else up_to_message_id
+    moved = mark_read_many(session=session, marks=[(user_id, conversation_id, up_to)])
+    if moved:
+        return moved[0].last_read_message_id, True
+    return _run(
+        session, _READ_POSITION, {"cid": conversation_id, "uid": user_id}
+    ).scalar_one(), False

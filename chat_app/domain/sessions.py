@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlmodel import Session, select
 
 from chat_app.clock import utcnow
@@ -71,6 +71,14 @@ def create_session(
     return auth_session, token
 
 
+# Built once: every API call and socket event authenticates.
+_SESSION_BY_TOKEN_HASH = (
+    select(AuthSession, User)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+
+
 def authenticate(
     *, session: Session, token: str | None, now: datetime | None = None
 ) -> Authenticated | None:
@@ -87,11 +95,7 @@ def authenticate(
     if not token:
         return None
     now = now or utcnow()
-    row = session.exec(
-        select(AuthSession, User)
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.token_hash == hash_token(token))
-    ).first()
+    row = session.exec(_SESSION_BY_TOKEN_HASH, params={"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     auth_session, user = row

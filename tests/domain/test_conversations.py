@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlmodel import Session, func, select
 
 from chat_app.clock import utcnow
@@ -450,6 +450,53 @@ def test_unread_ignores_deleted_messages_and_other_conversations(
     assert unread(session, bob, group) == 1
     assert unread(session, ada, group) == 1
     assert unread(session, cy, group) == 0
+
+
+def test_mark_read_many_moves_several_positions_in_one_transaction(
+    session: Session, ada: User, bob: User, cy: User
+) -> None:
+    with_bob = start(session, ada, bob)
+    group = start(session, ada, bob, cy)
+    first = send(session, ada, with_bob, "one").message.id
+    second = send(session, ada, with_bob, "two").message.id
+    in_group = send(session, cy, group, "group").message.id
+    stranger = make_user(session, "Dee")
+
+    commits: list[Session] = []
+
+    def count_commit(committed: Session) -> None:
+        commits.append(committed)
+
+    event.listen(session, "after_commit", count_commit)
+    try:
+        moved = conv.mark_read_many(
+            session=session,
+            marks=[
+                (bob.id, with_bob, first),  # one of two read: one left
+                (cy.id, group, in_group),  # her own message: already read by sending
+                (ada.id, group, in_group + 1000),  # capped at the newest
+                (stranger.id, with_bob, second),  # not a member: ignored
+            ],
+        )
+    finally:
+        event.remove(session, "after_commit", count_commit)
+
+    assert sorted(moved, key=lambda p: p.user_id) == sorted(
+        [
+            conv.ReadPosition(
+                user_id=bob.id, conversation_id=with_bob, last_read_message_id=first, unread_count=1
+            ),
+            conv.ReadPosition(
+                user_id=ada.id, conversation_id=group, last_read_message_id=in_group, unread_count=0
+            ),
+        ],
+        key=lambda p: p.user_id,
+    )
+    assert len(commits) == 1
+    assert unread(session, bob, with_bob) == 1
+    assert unread(session, ada, group) == 0
+    assert conv.mark_read_many(session=session, marks=[(bob.id, with_bob, first)]) == []
+    assert conv.mark_read_many(session=session, marks=[]) == []
 
 
 # --- paging ------------------------------------------------------------------------------------
