@@ -250,7 +250,7 @@ class BenchSocket(ReflexSocket):
 
         Names starting with "_" (redirects, scripts, set_value, …) run in the browser
         itself; any other is a state event the page sends straight back over the socket
-        (e.g. ThreadState.mark_seen after a pushed message).
+        (e.g. a redirect after the session ended).
         """
         for event in events:
             name = event.get("name") or ""

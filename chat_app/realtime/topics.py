@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_app.domain.conversations import SendResult
+from chat_app.domain.conversations import ReadPosition, SendResult
 
 SESSIONS_CHANGED = "sessions_changed"
 """One of the user's sessions was revoked: each tab re-checks its own."""
@@ -31,4 +31,16 @@ def new_message_payload(result: SendResult) -> dict:
         "message": result.message,
         "previous_message_id": result.previous_message_id,
         "unread_by_member": result.unread_by_member,
+    }
+
+
+def read_payload(position: ReadPosition) -> dict:
+    """What `CONVERSATION_CHANGED` carries when a member's read position moved.
+
+    Only that member's tabs get it; it carries their new unread count.
+    """
+    return {
+        "conversation_id": position.conversation_id,
+        "read_up_to": position.last_read_message_id,
+        "unread": position.unread_count,
     }

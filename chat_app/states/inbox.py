@@ -11,7 +11,7 @@ from chat_app.db import run_in_session
 from chat_app.domain import conversations
 from chat_app.domain.conversations import ConversationSummary, MessageView, preview
 from chat_app.domain.errors import DomainError
-from chat_app.realtime import push, topics
+from chat_app.realtime import push, read_receipts, topics
 from chat_app.states.session import SessionState
 
 
@@ -83,6 +83,7 @@ class InboxState(rx.State):
         if not user_id:
             self.rows, self.loaded = [], False
             return
+        await read_receipts.flush()  # this tab's own reads first, or their badges come back
         summaries = await run_in_session(conversations.list_conversations, user_id=user_id)
         self.rows = [conversation_row(summary, viewer_id=user_id) for summary in summaries]
         self.loaded = True
@@ -130,7 +131,7 @@ class InboxState(rx.State):
                 members,
                 topics.CONVERSATION_CHANGED,
                 {"conversation_id": conversation_id},
-                skip_token=self.router.session.client_token,
+                skip=[self.router.session.client_token],
             )
         yield rx.redirect(f"/messages/{conversation_id}")
 
@@ -150,14 +151,25 @@ class InboxState(rx.State):
             [row, *others], key=lambda r: (r["last_activity_at"], r["id"]), reverse=True
         )
 
+    def _set_unread(self, conversation_id: int, unread: int) -> None:
+        """Show `unread` as the conversation's unread count, if it is listed."""
+        if any(row["id"] == conversation_id and row["unread"] != unread for row in self.rows):
+            self.rows = [
+                {**row, "unread": unread} if row["id"] == conversation_id else row
+                for row in self.rows
+            ]
+
     async def _on_conversation_changed(self, payload: dict):
         """Pushed when a conversation of this user changed: update or refresh its row."""
         user_id = await self._user_id()
         if not user_id or not self.loaded:
             return
         conversation_id = int(payload["conversation_id"])
-        message: MessageView | None = payload.get("message")
         existing = next((row for row in self.rows if row["id"] == conversation_id), None)
+        if "read_up_to" in payload and existing is not None:
+            self._set_unread(conversation_id, int(payload["unread"]))
+            return
+        message: MessageView | None = payload.get("message")
         if message is None or existing is None or user_id not in payload["unread_by_member"]:
             await self._upsert(conversation_id, user_id)
             return

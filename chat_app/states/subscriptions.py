@@ -11,11 +11,11 @@ from chat_app.states.thread import ThreadState
 def subscribe_states() -> None:
     """Register every receiver once, at start-up.
 
-    The thread goes before the list: it marks the open conversation read
-    first, so the list's unread badge never flashes up for it.
+    The list goes before the thread: a tab showing the conversation marks it
+    read and clears the list's badge in the same delta, so it never flashes up.
     """
     push.subscribe(topics.SESSIONS_CHANGED, SessionState, "_on_sessions_changed")
-    push.subscribe(topics.CONVERSATION_CHANGED, ThreadState, "_on_conversation_changed")
     push.subscribe(topics.CONVERSATION_CHANGED, InboxState, "_on_conversation_changed")
+    push.subscribe(topics.CONVERSATION_CHANGED, ThreadState, "_on_conversation_changed")
     push.subscribe(topics.TYPING, ThreadState, "_on_typing")
     push.subscribe(topics.TYPING_EXPIRED, ThreadState, "_on_typing_expired")

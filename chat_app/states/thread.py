@@ -12,7 +12,8 @@ from chat_app.db import run_in_session
 from chat_app.domain import conversations
 from chat_app.domain.conversations import MessageView
 from chat_app.domain.errors import DomainError, InvalidInput, NotFound
-from chat_app.realtime import push, topics
+from chat_app.realtime import push, read_receipts, topics
+from chat_app.states.inbox import InboxState
 from chat_app.states.session import SessionState
 
 WINDOW_MAX = 300
@@ -190,18 +191,21 @@ class ThreadState(rx.State):
             after = views[-1].id
 
     async def _mark_read(self, user_id: int) -> None:
+        """This tab has shown the open thread up to its newest message: mark it read.
+
+        The list's badge in this tab clears now; the database and the user's
+        other tabs follow within moments (`read_receipts`).
+        """
         if self.page_hidden or not self.conversation_id:
             return
-        _, moved = await run_in_session(
-            conversations.mark_read,
+        read_receipts.note_read(
             user_id=user_id,
             conversation_id=self.conversation_id,
-            up_to_message_id=self._last_stored_id(),
+            message_id=self._last_stored_id(),
+            token=self.router.session.client_token,
         )
-        if moved:
-            push.publish(
-                [user_id], topics.CONVERSATION_CHANGED, {"conversation_id": self.conversation_id}
-            )
+        inbox = await self.get_state(InboxState)
+        inbox._set_unread(self.conversation_id, 0)
 
     @rx.event
     async def load_older(self):
@@ -318,7 +322,7 @@ class ThreadState(rx.State):
                 result.member_ids,
                 topics.CONVERSATION_CHANGED,
                 topics.new_message_payload(result),
-                skip_token=self.router.session.client_token,
+                skip=[self.router.session.client_token],
             )
 
     @rx.event
@@ -354,10 +358,11 @@ class ThreadState(rx.State):
             await self._mark_read(session_state.user_id)
 
     async def _on_conversation_changed(self, payload: dict):
-        """Pushed: a conversation changed. If it is the open one, catch up from the database."""
+        """Pushed: a conversation changed. If it is the open one, show its new messages."""
         if (
             int(payload.get("conversation_id", 0)) != self.conversation_id
             or not self.conversation_id
+            or "read_up_to" in payload  # a read position: nothing to show here
         ):
             return
         session_state = await self._session()
@@ -376,18 +381,7 @@ class ThreadState(rx.State):
         if sender_id in self._typing:
             self._typing = {k: v for k, v in self._typing.items() if k != sender_id}
             self._refresh_typing()
-        if self.page_hidden:
-            return None
-        # The page says it has shown the message, after this delta reached it:
-        # marking it read stays off the path of the message to the screen.
-        return ThreadState.mark_seen
-
-    @rx.event
-    async def mark_seen(self):
-        """The page showed the newest messages: mark the open thread read up to them."""
-        session_state = await self._session()
-        if self.conversation_id and await session_state._verified_user_id():
-            await self._mark_read(session_state.user_id)
+        await self._mark_read(session_state.user_id)
 
     async def _on_typing(self, payload: dict):
         """Pushed: someone is typing. Shown for 5 s unless they type again."""

@@ -68,7 +68,6 @@ def attack_cases(
         (ThreadState, "typing", {"_value": "x"}),
         (ThreadState, "retry", {"client_id": "m-1"}),
         (ThreadState, "visibility_changed", {"hidden": False}),
-        (ThreadState, "mark_seen", {}),
         (ThreadState, "setvar", {"var_name": "conversation_id", "value": conversation_id}),
         (ThreadState, "send", {"form": {"body": "mallory again"}, "client_id": "m-2"}),
         (ThreadState, "close", {}),
