@@ -9,9 +9,9 @@ import uuid
 
 import httpx
 from playwright.sync_api import Page, expect
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
-from chat_app.models import Message
+from chat_app.models import ConversationMember, Message
 from tests.browser.ui import (
     MESSAGES_URL,
     screenshot,
@@ -247,3 +247,53 @@ def test_someone_elses_conversation_is_not_found(new_context, make_account, app_
         expect(page.locator("#conversation-not-found")).to_have_text("Conversation not found")
     assert "just between us" not in page.content()
     assert "Alice Private" not in page.content()
+
+
+def test_reading_in_one_tab_clears_the_badge_in_the_others(
+    new_context, make_account, app_server, app_db
+):
+    alice, bob = make_account("Alice Reader"), make_account("Bob Reader")
+    conversation_id = httpx.post(
+        f"{app_server.url}/api/conversations",
+        json={"emails": [bob.email]},
+        headers={"Authorization": f"Bearer {alice.token}"},
+        timeout=20,
+    ).json()["id"]
+    bob_context = new_context()
+    on_list = bob_context.new_page()
+    sign_in_to_messages(on_list, email=bob.email, password=bob.password, name=bob.name)
+    in_thread = bob_context.new_page()
+    _open_thread(in_thread, conversation_id)
+    # The tab showing the thread must never show a badge for it, not even for a moment.
+    in_thread.evaluate(
+        """() => {
+            window.badgeSeen = false;
+            new MutationObserver(() => {
+                if (document.querySelector('.unread-badge')) window.badgeSeen = true;
+            }).observe(document.body, {childList: true, subtree: true});
+        }"""
+    )
+
+    for text in ("first", "second"):
+        httpx.post(
+            f"{app_server.url}/api/conversations/{conversation_id}/messages",
+            json={"content": text, "client_message_id": uuid.uuid4().hex},
+            headers={"Authorization": f"Bearer {alice.token}"},
+            timeout=20,
+        ).raise_for_status()
+        expect(in_thread.locator("#message-list .message-body").last).to_have_text(text)
+        # The list-only tab saw the message arrive, then learnt it was read elsewhere.
+        expect(on_list.locator(".conversation-preview")).to_have_text(text)
+        expect(on_list.locator(".unread-badge")).to_have_count(0)
+
+    assert in_thread.evaluate("window.badgeSeen") is False
+    with Session(app_db) as session:
+        newest = session.exec(
+            select(func.max(Message.id)).where(Message.conversation_id == conversation_id)
+        ).one()
+        member = session.get(ConversationMember, (conversation_id, bob.id))
+        assert member.last_read_message_id == newest  # stored, not only shown
+    on_list.reload()
+    wait_until_interactive(on_list, "#new-conversation")
+    expect(on_list.locator(".conversation-row")).to_have_count(1)
+    expect(on_list.locator(".unread-badge")).to_have_count(0)
