@@ -19,7 +19,7 @@ from chat_app.api.common import (
     trusted_origins,
 )
 from chat_app.clock import isoformat
-from chat_app.db import run_in_session
+from chat_app.db import run_in_session, run_password_work
 from chat_app.domain import accounts, sessions
 from chat_app.domain.errors import DomainError
 from chat_app.domain.sessions import Authenticated
@@ -97,7 +97,7 @@ async def _start_session(request: Request, user: User) -> tuple[AuthSession, str
 @router.post("/sign-up/email")
 async def sign_up(body: SignUpBody, request: Request, _: object = Depends(optional_auth)):
     """Create an account and sign in: 200 {token, user} and the session cookie."""
-    user = await run_in_session(
+    user = await run_password_work(
         accounts.sign_up, name=body.name, email=body.email, password=body.password
     )
     _, token = await _start_session(request, user)
@@ -109,7 +109,7 @@ async def sign_up(body: SignUpBody, request: Request, _: object = Depends(option
 @router.post("/sign-in/email")
 async def sign_in(body: SignInBody, request: Request, _: object = Depends(optional_auth)):
     """Check credentials: 200 {redirect, token, user} and the cookie; 401 or 429 else."""
-    user = await run_in_session(
+    user = await run_password_work(
         accounts.sign_in, email=body.email, password=body.password, ip_address=client_ip(request)
     )
     _, token = await _start_session(request, user)
@@ -191,7 +191,7 @@ async def change_password(
     """Change the password. With revokeOtherSessions, every old session ends and a new one starts."""
     user_id = authenticated.user.id
     try:
-        user = await run_in_session(
+        user = await run_password_work(
             accounts.change_password,
             user_id=user_id,
             current_password=body.currentPassword,

@@ -7,7 +7,7 @@ from typing import TypedDict
 import reflex as rx
 
 from chat_app.clock import isoformat
-from chat_app.db import run_in_session
+from chat_app.db import run_in_session, run_password_work
 from chat_app.domain import accounts, sessions
 from chat_app.domain.errors import DomainError
 from chat_app.realtime import push, topics
@@ -131,7 +131,7 @@ class AccountState(rx.State):
             self.password_errors = {"confirm_password": "The two new passwords differ"}
             return None
         try:
-            await run_in_session(
+            await run_password_work(
                 accounts.change_password,
                 user_id=session_state.user_id,
                 current_password=str(form.get("current_password", "")),

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import reflex as rx
 
-from chat_app.db import run_in_session
+from chat_app.db import run_in_session, run_password_work
 from chat_app.domain import accounts, sessions
 from chat_app.domain.errors import DomainError
 from chat_app.states.session import SessionState, full_page_load, safe_next_path
@@ -44,14 +44,14 @@ class AuthFormState(rx.State):
         yield
         try:
             if sign_up:
-                user = await run_in_session(
+                user = await run_password_work(
                     accounts.sign_up,
                     name=str(form.get("name", "")),
                     email=email,
                     password=str(form.get("password", "")),
                 )
             else:
-                user = await run_in_session(
+                user = await run_password_work(
                     accounts.sign_in,
                     email=email,
                     password=str(form.get("password", "")),
