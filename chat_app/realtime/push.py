@@ -73,6 +73,9 @@ def publish(
 ) -> asyncio.Task:
     """Deliver `payload` on `topic` to every open tab of `user_ids`, in the background.
 
+    Publications leave in the order they were made: a tab gets two messages of
+    a conversation in the order they were published on this worker.
+
     Args:
         user_ids: The recipients.
         topic: What changed.
@@ -80,19 +83,25 @@ def publish(
         skip: Tabs (client tokens) not to deliver to, typically those that caused it.
 
     Returns:
-        The delivery task.
+        The task that routes this publication (and any made meanwhile) to the tabs.
     """
-    return _spawn(_deliver(sorted(set(user_ids)), topic, payload, frozenset(skip)))
+    global _outbox_task
+    if _app is not None and _subscriptions.get(topic):
+        _outbox.append(_Publication(sorted(set(user_ids)), topic, payload, frozenset(skip)))
+    if _outbox_task is None or _outbox_task.done():
+        _outbox_task = _spawn(_route_outbox())
+    return _outbox_task
 
 
 def publish_later(
     delay: float, user_ids: Iterable[int], topic: str, payload: Any = None
 ) -> asyncio.Task:
     """Like `publish`, after `delay` seconds (for things that expire on screen)."""
+    user_ids = list(user_ids)
 
     async def later() -> None:
         await asyncio.sleep(delay)
-        await _deliver(sorted(set(user_ids)), topic, payload, frozenset())
+        publish(user_ids, topic, payload)
 
     return _spawn(later())
 
@@ -104,22 +113,52 @@ def _spawn(delivery: Awaitable[None]) -> asyncio.Task:
     return task
 
 
-async def _deliver(user_ids: list[int], topic: str, payload: Any, skip: frozenset[str]) -> None:
-    if _app is None or not _subscriptions.get(topic) or not user_ids:
-        return
-    tabs = await tab_registry.tokens(user_ids)
-    forwards: dict[str, list[tuple[int, str]]] = {}
-    for user_id, tokens in tabs.items():
-        for token in tokens:
-            if token in skip:
-                continue
-            owner = await _socket_owner(user_id, token)
-            if owner is _HERE:
-                _enqueue(token, user_id, topic, payload)
-            elif owner is not None:
-                forwards.setdefault(owner, []).append((user_id, token))
-    for owner, recipients in forwards.items():
-        await _forward(owner, recipients, topic, payload)
+@dataclass(frozen=True)
+class _Publication:
+    user_ids: list[int]
+    topic: str
+    payload: Any
+    skip: frozenset[str]
+
+
+# Publications not yet routed to tabs, oldest first. One task routes them, in
+# order and in batches: one tab lookup for the whole batch, and one hand-over
+# message per other worker.
+_outbox: list[_Publication] = []
+_outbox_task: asyncio.Task | None = None
+
+
+async def _route_outbox() -> None:
+    while _outbox and _app is not None:
+        batch = list(_outbox)
+        _outbox.clear()
+        try:
+            await _route(batch)
+        except Exception:
+            logger.exception("routing %d publications failed", len(batch))
+
+
+async def _route(batch: list[_Publication]) -> None:
+    tabs = await tab_registry.tokens(sorted({user for item in batch for user in item.user_ids}))
+    owners: dict[str, str | None] = {}
+    forwards: dict[str, list[tuple[list[tuple[int, str]], str, Any]]] = {}
+    for item in batch:
+        elsewhere: dict[str, list[tuple[int, str]]] = {}
+        for user_id in item.user_ids:
+            for token in tabs.get(user_id, ()):
+                if token in item.skip:
+                    continue
+                if token not in owners:
+                    owners[token] = await _socket_owner(user_id, token)
+                owner = owners[token]
+                if owner is _HERE:
+                    _enqueue(token, user_id, item.topic, item.payload)
+                elif owner is not None:
+                    elsewhere.setdefault(owner, []).append((user_id, token))
+        for owner, recipients in elsewhere.items():
+            forwards.setdefault(owner, []).append((recipients, item.topic, item.payload))
+    for owner, pushes in forwards.items():
+        await _forward(owner, pushes)
 
 
 _HERE = "this worker"
@@ -147,23 +186,26 @@ async def _socket_owner(user_id: int, token: str) -> str | None:
     return _HERE
 
 
-async def _forward(owner: str, recipients: list[tuple[int, str]], topic: str, payload: Any) -> None:
-    """Hand a push for tabs whose sockets another worker holds to that worker, in one message.
+async def _forward(owner: str, pushes: list[tuple[list[tuple[int, str]], str, Any]]) -> None:
+    """Hand pushes for tabs whose sockets another worker holds to that worker, in one message.
 
     With several workers, a delta computed here for a socket on another worker
     would travel through Redis and could overtake, or be overtaken by, that
     worker's own deltas, so a tab could get an older whole list after a newer
     one. Handing the push to the socket's own worker keeps every delta for a
     tab in the order its state lock was taken.
+
+    Args:
+        owner: The instance id of the worker holding the sockets.
+        pushes: In publication order: the (user id, token) recipients, topic and payload.
     """
     assert _app is not None and _app.event_namespace is not None
     token_manager = _app.event_namespace._token_manager
     assert isinstance(token_manager, RedisTokenManager)
-    message = pickle.dumps((recipients, topic, payload))
     try:
-        await token_manager.redis.publish(_forward_channel(owner), message)
+        await token_manager.redis.publish(_forward_channel(owner), pickle.dumps(pushes))
     except Exception:
-        logger.exception("could not hand a push to worker %s", owner)
+        logger.exception("could not hand %d pushes to worker %s", len(pushes), owner)
 
 
 # Pushes waiting for a tab, in arrival order: client token -> [(user id, topic, payload)].
@@ -241,9 +283,9 @@ async def serve_forwarded_pushes(app: rx.App) -> None:
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    recipients, topic, payload = pickle.loads(message["data"])
-                    for user_id, token in recipients:
-                        _enqueue(token, user_id, topic, payload)
+                    for recipients, topic, payload in pickle.loads(message["data"]):
+                        for user_id, token in recipients:
+                            _enqueue(token, user_id, topic, payload)
         except asyncio.CancelledError:
             raise
         except Exception:
