@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, insert, update
+from sqlalchemy import Integer, bindparam, case, func, insert, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -564,15 +564,27 @@ _ADVANCE_READ_POSITION = (
     )
     .values(last_read_message_id=_read_target)
 )
-_READ_POSITION = select(ConversationMember.last_read_message_id).where(
-    ConversationMember.conversation_id == bindparam("cid"),
-    ConversationMember.user_id == bindparam("uid"),
-)
-_UNREAD_AFTER = select(func.count(Message.id)).where(
-    Message.conversation_id == bindparam("cid"),
-    Message.id > bindparam("after"),
-    Message.sender_id != bindparam("uid"),
-    col(Message.deleted_at).is_(None),
+_READ_POSITIONS = (
+    select(
+        ConversationMember.user_id,
+        ConversationMember.conversation_id,
+        ConversationMember.last_read_message_id,
+        func.count(Message.id),
+    )
+    .select_from(ConversationMember)
+    .outerjoin(
+        Message,
+        (Message.conversation_id == ConversationMember.conversation_id)
+        & (Message.id > ConversationMember.last_read_message_id)
+        & (Message.sender_id != ConversationMember.user_id)
+        & col(Message.deleted_at).is_(None),
+    )
+    .where(
+        tuple_(ConversationMember.conversation_id, ConversationMember.user_id).in_(
+            bindparam("pairs", expanding=True)
+        )
+    )
+    .group_by(ConversationMember.user_id, ConversationMember.conversation_id)
 )
 
 
@@ -592,28 +604,23 @@ def mark_read_many(
     moved = []
     for user_id, conversation_id, up_to_message_id in marks:
         ids = {"cid": conversation_id, "uid": user_id}
-        if _run(
-            session,
-            _ADVANCE_READ_POSITION,
-            {**ids, "up_to": min(up_to_message_id, _NEWEST_POSSIBLE_ID)},
-        ).rowcount:
-            moved.append(ids)
+        up_to = min(up_to_message_id, _NEWEST_POSSIBLE_ID)
+        if _run(session, _ADVANCE_READ_POSITION, {**ids, "up_to": up_to}).rowcount:
+            moved.append((conversation_id, user_id))
     if not moved:
         return []
     session.commit()
-    positions = []
-    for ids in moved:
-        position = _run(session, _READ_POSITION, ids).scalar_one()
-        unread = _run(session, _UNREAD_AFTER, {**ids, "after": position}).scalar_one()
-        positions.append(
-            ReadPosition(
-                user_id=ids["uid"],
-                conversation_id=ids["cid"],
-                last_read_message_id=position,
-                unread_count=unread,
-            )
+    return [
+        ReadPosition(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            last_read_message_id=position,
+            unread_count=unread,
         )
-    return positions
+        for user_id, conversation_id, position, unread in _run(
+            session, _READ_POSITIONS, {"pairs": moved}
+        )
+    ]
 
 
 def mark_read(
@@ -627,11 +634,9 @@ def mark_read(
     Raises:
         NotFound: If the user is not a member.
     """
-    _membership(session=session, user_id=user_id, conversation_id=conversation_id)
+    member = _membership(session=session, user_id=user_id, conversation_id=conversation_id)
     up_to = _NEWEST_POSSIBLE_ID if up_to_message_id is None else up_to_message_id
     moved = mark_read_many(session=session, marks=[(user_id, conversation_id, up_to)])
     if moved:
         return moved[0].last_read_message_id, True
-    return _run(
-        session, _READ_POSITION, {"cid": conversation_id, "uid": user_id}
-    ).scalar_one(), False
+    return member.last_read_message_id, False
