@@ -73,6 +73,10 @@ class InboxState(rx.State):
         """Unread messages across all conversations."""
         return sum(row["unread"] for row in self.rows)
 
+    def _listed(self) -> list[ConversationRow]:
+        """The rows as shown, for reading: without Reflex's change-tracking proxies."""
+        return self.get_value("rows")
+
     async def _user_id(self) -> int:
         return (await self.get_state(SessionState)).user_id
 
@@ -141,22 +145,22 @@ class InboxState(rx.State):
                 conversations.get_conversation, user_id=user_id, conversation_id=conversation_id
             )
         except DomainError:
-            self.rows = [row for row in self.rows if row["id"] != conversation_id]
+            self.rows = [row for row in self._listed() if row["id"] != conversation_id]
             return
         self._place(conversation_row(summary, viewer_id=user_id))
 
     def _place(self, row: ConversationRow) -> None:
-        others = [existing for existing in self.rows if existing["id"] != row["id"]]
+        others = [existing for existing in self._listed() if existing["id"] != row["id"]]
         self.rows = sorted(
             [row, *others], key=lambda r: (r["last_activity_at"], r["id"]), reverse=True
         )
 
     def _set_unread(self, conversation_id: int, unread: int) -> None:
         """Show `unread` as the conversation's unread count, if it is listed."""
-        if any(row["id"] == conversation_id and row["unread"] != unread for row in self.rows):
+        listed = self._listed()
+        if any(row["id"] == conversation_id and row["unread"] != unread for row in listed):
             self.rows = [
-                {**row, "unread": unread} if row["id"] == conversation_id else row
-                for row in self.rows
+                {**row, "unread": unread} if row["id"] == conversation_id else row for row in listed
             ]
 
     async def _on_conversation_changed(self, payload: dict):
@@ -165,7 +169,7 @@ class InboxState(rx.State):
         if not user_id or not self.loaded:
             return
         conversation_id = int(payload["conversation_id"])
-        existing = next((row for row in self.rows if row["id"] == conversation_id), None)
+        existing = next((row for row in self._listed() if row["id"] == conversation_id), None)
         if "read_up_to" in payload and existing is not None:
             self._set_unread(conversation_id, int(payload["unread"]))
             return

@@ -88,35 +88,38 @@ class ThreadState(rx.State):
     async def _session(self) -> SessionState:
         return await self.get_state(SessionState)
 
+    def _shown(self) -> list[MessageRow]:
+        """The thread as shown, for reading: without Reflex's change-tracking proxies."""
+        return self.get_value("messages")
+
     def _last_stored_id(self) -> int:
-        return max((row["id"] for row in self.messages), default=0)
+        return max((row["id"] for row in self._shown()), default=0)
 
     def _merge(self, rows: list[MessageRow]) -> None:
         """Add stored rows, replacing their pending twins; keep server order, no duplicates."""
-        by_id = {row["id"]: row for row in self.messages if row["id"]}
+        shown = self._shown()
+        by_id = {row["id"]: row for row in shown if row["id"]}
         arrived_client_ids = set()
         for row in rows:
             by_id[row["id"]] = row
             if row["mine"]:
                 arrived_client_ids.add(row["client_id"])
         pending = [
-            row
-            for row in self.messages
-            if not row["id"] and row["client_id"] not in arrived_client_ids
+            row for row in shown if not row["id"] and row["client_id"] not in arrived_client_ids
         ]
         stored = sorted(by_id.values(), key=lambda row: row["id"])
         if len(stored) > WINDOW_MAX:
             stored = stored[-WINDOW_MAX:]
             self.has_older = True
         merged = stored + pending
-        if merged != self.messages:  # an unchanged list is not sent again
+        if merged != shown:  # an unchanged list is not sent again
             self.messages = merged
 
     def _holds(self, message_id: int) -> bool:
         """Whether this tab already shows message `message_id` (0: the conversation's start)."""
         if message_id == 0:
             return not self.has_older
-        return any(row["id"] == message_id for row in self.messages)
+        return any(row["id"] == message_id for row in self._shown())
 
     @rx.event
     async def open(self):
@@ -174,7 +177,7 @@ class ThreadState(rx.State):
         before one already shown (this tab's own send, or a transaction that
         committed late) must not fall into a gap.
         """
-        stored = [row["id"] for row in self.messages if row["id"]]
+        stored = [row["id"] for row in self._shown() if row["id"]]
         overlap = stored[-CATCH_UP_OVERLAP:]
         after = overlap[0] - 1 if overlap else 0
         while True:
@@ -216,7 +219,7 @@ class ThreadState(rx.State):
         if not await session_state._verified_user_id():
             yield SessionState.require_sign_in
             return
-        oldest = min((row["id"] for row in self.messages if row["id"]), default=None)
+        oldest = min((row["id"] for row in self._shown() if row["id"]), default=None)
         self.loading_older = True
         yield
         try:
@@ -232,7 +235,7 @@ class ThreadState(rx.State):
         finally:
             self.loading_older = False
         older = [message_row(view, viewer_id=session_state.user_id) for view in views]
-        self.messages = older + self.messages
+        self.messages = older + self._shown()
         self.has_older = len(views) == conversations.PAGE_SIZE
 
     @rx.event
@@ -255,14 +258,14 @@ class ThreadState(rx.State):
             self.composer_error = error.message
             yield rx.set_value("composer", body)
             return
-        if any(row["client_id"] == client_id for row in self.messages):
+        if any(row["client_id"] == client_id for row in self._shown()):
             return  # this very send was delivered twice
         session_state = await self._session()
         if not await session_state._verified_user_id():
             self.composer_error = "You are signed out. Sign in again to send."
             yield rx.set_value("composer", body)
             return
-        self.messages = self.messages + [
+        self.messages = self._shown() + [
             MessageRow(
                 id=0,
                 client_id=client_id,
@@ -282,7 +285,7 @@ class ThreadState(rx.State):
     @rx.event
     async def retry(self, client_id: str):
         """Send a failed message again, with the same client id (stored at most once)."""
-        row = next((r for r in self.messages if r["client_id"] == client_id and not r["id"]), None)
+        row = next((r for r in self._shown() if r["client_id"] == client_id and not r["id"]), None)
         if row is None or row["status"] != "failed":
             return
         self._set_pending_status(client_id, "sending", "")
@@ -295,7 +298,7 @@ class ThreadState(rx.State):
             {**row, "status": status, "error": error}
             if row["client_id"] == client_id and not row["id"]
             else row
-            for row in self.messages
+            for row in self._shown()
         ]
 
     async def _store(self, client_id: str, body: str):
