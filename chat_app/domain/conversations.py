@@ -80,8 +80,11 @@ class SendResult:
     # The message just before this one in the conversation (0 for the first):
     # a tab holding it can show this one without asking the database.
     previous_message_id: int = 0
-    # Each member's unread count right after this message was stored.
+    # Each member's unread count right after this message was stored, and the
+    # read position it was counted from: a tab compares these with what it shows
+    # to tell an older count from a newer one when pushes arrive out of order.
     unread_by_member: dict[int, int] = field(default_factory=dict)
+    read_position_by_member: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +95,8 @@ class ReadPosition:
     conversation_id: int
     last_read_message_id: int
     unread_count: int
+    # The conversation's newest message when the count was taken.
+    newest_message_id: int
 
 
 def _not_found() -> NotFound:
@@ -420,7 +425,11 @@ _PREVIOUS_MESSAGE_ID = select(func.max(Message.id)).where(
     Message.conversation_id == bindparam("cid"), Message.id < bindparam("mid")
 )
 _UNREAD_BY_MEMBER = (
-    select(ConversationMember.user_id, func.count(Message.id))
+    select(
+        ConversationMember.user_id,
+        func.count(Message.id),
+        ConversationMember.last_read_message_id,
+    )
     .select_from(ConversationMember)
     .outerjoin(
         Message,
@@ -430,7 +439,7 @@ _UNREAD_BY_MEMBER = (
         & col(Message.deleted_at).is_(None),
     )
     .where(ConversationMember.conversation_id == bindparam("cid"))
-    .group_by(ConversationMember.user_id)
+    .group_by(ConversationMember.user_id, ConversationMember.last_read_message_id)
 )
 
 
@@ -482,7 +491,8 @@ def send_message(
     _run(session, _MOVE_CONVERSATION_FORWARD, moved)
     _run(session, _SENDER_HAS_READ_IT, moved)
     session.commit()
-    unread = dict(_run(session, _UNREAD_BY_MEMBER, ids).all())
+    counts = _run(session, _UNREAD_BY_MEMBER, ids).all()
+    unread = {user: count for user, count, _ in counts}
     previous = _run(session, _PREVIOUS_MESSAGE_ID, moved).scalar()
     return SendResult(
         message=MessageView(
@@ -498,6 +508,7 @@ def send_message(
         member_ids=sorted(unread),
         previous_message_id=previous or 0,
         unread_by_member=unread,
+        read_position_by_member={user: position for user, _, position in counts},
     )
 
 
@@ -534,7 +545,8 @@ def _by_client_id(*, session: Session, user_id: int, client_message_id: str) -> 
 
 def unread_by_member(*, session: Session, conversation_id: int) -> dict[int, int]:
     """Every member's unread count in one conversation, derived from their read positions."""
-    return dict(_run(session, _UNREAD_BY_MEMBER, {"cid": conversation_id}).all())
+    counts = _run(session, _UNREAD_BY_MEMBER, {"cid": conversation_id})
+    return {user: count for user, count, _ in counts}
 
 
 def conversation_member_ids(*, session: Session, user_id: int, conversation_id: int) -> list[int]:
@@ -570,8 +582,10 @@ _READ_POSITIONS = (
         ConversationMember.conversation_id,
         ConversationMember.last_read_message_id,
         func.count(Message.id),
+        func.coalesce(Conversation.last_message_id, 0),
     )
     .select_from(ConversationMember)
+    .join(Conversation, Conversation.id == ConversationMember.conversation_id)
     .outerjoin(
         Message,
         (Message.conversation_id == ConversationMember.conversation_id)
@@ -584,7 +598,12 @@ _READ_POSITIONS = (
             bindparam("pairs", expanding=True)
         )
     )
-    .group_by(ConversationMember.user_id, ConversationMember.conversation_id)
+    .group_by(
+        ConversationMember.user_id,
+        ConversationMember.conversation_id,
+        ConversationMember.last_read_message_id,
+        Conversation.last_message_id,
+    )
 )
 
 
@@ -616,8 +635,9 @@ def mark_read_many(
             conversation_id=conversation_id,
             last_read_message_id=position,
             unread_count=unread,
+            newest_message_id=newest,
         )
-        for user_id, conversation_id, position, unread in _run(
+        for user_id, conversation_id, position, unread, newest in _run(
             session, _READ_POSITIONS, {"pairs": moved}
         )
     ]

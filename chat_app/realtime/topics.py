@@ -31,6 +31,7 @@ def new_message_payload(result: SendResult) -> dict:
         "message": result.message,
         "previous_message_id": result.previous_message_id,
         "unread_by_member": result.unread_by_member,
+        "read_position_by_member": result.read_position_by_member,
     }
 
 
@@ -43,4 +44,5 @@ def read_payload(position: ReadPosition) -> dict:
         "conversation_id": position.conversation_id,
         "read_up_to": position.last_read_message_id,
         "unread": position.unread_count,
+        "newest_message_id": position.newest_message_id,
     }

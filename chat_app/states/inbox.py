@@ -26,6 +26,7 @@ class ConversationRow(TypedDict):
     preview_is_mine: bool
     last_activity_at: str
     has_messages: bool
+    last_message_id: int
     unread: int
     search_text: str
     href: str
@@ -44,6 +45,7 @@ def conversation_row(summary: ConversationSummary, *, viewer_id: int) -> Convers
         preview_is_mine=summary.last_message_sender_id == viewer_id,
         last_activity_at=isoformat(summary.last_activity_at),
         has_messages=summary.last_message_id > 0,
+        last_message_id=summary.last_message_id,
         unread=summary.unread_count,
         search_text=" ".join([summary.title.lower(), *(member.email for member in others)]),
         href=f"/messages/{summary.id}",
@@ -55,6 +57,13 @@ class InboxState(rx.State):
 
     rows: list[ConversationRow] = []
     loaded: bool = False
+    # What each row's unread count was counted from: conversation id -> (the
+    # user's read position, the newest message counted). Both only grow, so a
+    # pushed count that is behind on both is older than the one shown.
+    _counted_from: dict[int, tuple[int, int]] = {}
+    # The conversation this tab's thread shows to the user now: its badge stays
+    # off (the tab marks it read as messages arrive).
+    _reading: int = 0
     search: str = ""
     new_dialog_open: bool = False
     new_error: str = ""
@@ -90,6 +99,11 @@ class InboxState(rx.State):
         await read_receipts.flush()  # this tab's own reads first, or their badges come back
         summaries = await run_in_session(conversations.list_conversations, user_id=user_id)
         self.rows = [conversation_row(summary, viewer_id=user_id) for summary in summaries]
+        self._counted_from = {
+            summary.id: (summary.last_read_message_id, summary.last_message_id)
+            for summary in summaries
+        }
+        self._reading = 0
         self.loaded = True
 
     @rx.event
@@ -147,7 +161,12 @@ class InboxState(rx.State):
         except DomainError:
             self.rows = [row for row in self._listed() if row["id"] != conversation_id]
             return
-        self._place(conversation_row(summary, viewer_id=user_id))
+        self._counted_from = {
+            **self._counted_from,
+            conversation_id: (summary.last_read_message_id, summary.last_message_id),
+        }
+        row = conversation_row(summary, viewer_id=user_id)
+        self._place({**row, "unread": 0} if conversation_id == self._reading else row)
 
     def _place(self, row: ConversationRow) -> None:
         others = [existing for existing in self._listed() if existing["id"] != row["id"]]
@@ -155,36 +174,82 @@ class InboxState(rx.State):
             [row, *others], key=lambda r: (r["last_activity_at"], r["id"]), reverse=True
         )
 
-    def _set_unread(self, conversation_id: int, unread: int) -> None:
-        """Show `unread` as the conversation's unread count, if it is listed."""
+    def _read_here(self, conversation_id: int) -> None:
+        """This tab shows `conversation_id` to the user: no badge for it while it does."""
+        self._reading = conversation_id
         listed = self._listed()
-        if any(row["id"] == conversation_id and row["unread"] != unread for row in listed):
+        if any(row["id"] == conversation_id and row["unread"] for row in listed):
             self.rows = [
-                {**row, "unread": unread} if row["id"] == conversation_id else row for row in listed
+                {**row, "unread": 0} if row["id"] == conversation_id else row for row in listed
             ]
 
+    async def _stop_reading(self, user_id: int) -> None:
+        """The thread is hidden: its row counts again, from the database's read position."""
+        conversation_id, self._reading = self._reading, 0
+        if conversation_id and self.loaded:
+            await self._upsert(conversation_id, user_id)
+
+    def _count_is_newer(self, conversation_id: int, read_position: int, newest: int) -> bool | None:
+        """Whether a count taken at (read_position, newest) is newer than the one shown.
+
+        None when neither is behind the other on both (pushes crossed): then
+        only the database can tell.
+        """
+        shown_position, shown_newest = self._counted_from.get(conversation_id, (0, 0))
+        if read_position >= shown_position and newest >= shown_newest:
+            return True
+        if read_position <= shown_position and newest <= shown_newest:
+            return False
+        return None
+
     async def _on_conversation_changed(self, payload: dict):
-        """Pushed when a conversation of this user changed: update or refresh its row."""
+        """Pushed when a conversation of this user changed: update or refresh its row.
+
+        Pushes can arrive out of order (several workers, several senders): a
+        row's preview only moves to a newer message, and its unread count only
+        to a newer count.
+        """
         user_id = await self._user_id()
         if not user_id or not self.loaded:
             return
         conversation_id = int(payload["conversation_id"])
         existing = next((row for row in self._listed() if row["id"] == conversation_id), None)
-        if "read_up_to" in payload and existing is not None:
-            self._set_unread(conversation_id, int(payload["unread"]))
-            return
         message: MessageView | None = payload.get("message")
-        if message is None or existing is None or user_id not in payload["unread_by_member"]:
+        if existing is not None and "read_up_to" in payload:
+            row = existing
+            counted = (int(payload["read_up_to"]), int(payload["newest_message_id"]))
+            unread = int(payload["unread"])
+        elif (
+            existing is not None and message is not None and user_id in payload["unread_by_member"]
+        ):
+            row = existing
+            if message.id > existing["last_message_id"]:
+                row = ConversationRow(
+                    **{
+                        **existing,
+                        "preview": preview(message.body),
+                        "preview_is_mine": message.sender_id == user_id,
+                        "last_activity_at": isoformat(message.created_at),
+                        "has_messages": True,
+                        "last_message_id": message.id,
+                    }
+                )
+            counted = (payload["read_position_by_member"][user_id], message.id)
+            unread = payload["unread_by_member"][user_id]
+        else:
             await self._upsert(conversation_id, user_id)
             return
-        updated = ConversationRow(
-            **{
-                **existing,
-                "preview": preview(message.body),
-                "preview_is_mine": message.sender_id == user_id,
-                "last_activity_at": isoformat(message.created_at),
-                "has_messages": True,
-                "unread": payload["unread_by_member"][user_id],
-            }
-        )
-        self._place(updated)
+        if conversation_id == self._reading:
+            unread = 0
+        else:
+            newer = self._count_is_newer(conversation_id, *counted)
+            if newer is None:
+                await self._upsert(conversation_id, user_id)
+                return
+            if newer:
+                self._counted_from = {**self._counted_from, conversation_id: counted}
+            else:
+                unread = existing["unread"]
+        row = {**row, "unread": unread}
+        if row != existing:
+            self._place(row)

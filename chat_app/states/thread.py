@@ -208,7 +208,7 @@ class ThreadState(rx.State):
             token=self.router.session.client_token,
         )
         inbox = await self.get_state(InboxState)
-        inbox._set_unread(self.conversation_id, 0)
+        inbox._read_here(self.conversation_id)
 
     @rx.event
     async def load_older(self):
@@ -357,7 +357,11 @@ class ThreadState(rx.State):
         """The tab was hidden or shown; shown again, it marks the open thread read."""
         self.page_hidden = bool(hidden)
         session_state = await self._session()
-        if not self.page_hidden and session_state.user_id and self.conversation_id:
+        if not session_state.user_id or not self.conversation_id:
+            return
+        if self.page_hidden:
+            await (await self.get_state(InboxState))._stop_reading(session_state.user_id)
+        else:
             await self._mark_read(session_state.user_id)
 
     async def _on_conversation_changed(self, payload: dict):

@@ -484,10 +484,18 @@ def test_mark_read_many_moves_several_positions_in_one_transaction(
     assert sorted(moved, key=lambda p: p.user_id) == sorted(
         [
             conv.ReadPosition(
-                user_id=bob.id, conversation_id=with_bob, last_read_message_id=first, unread_count=1
+                user_id=bob.id,
+                conversation_id=with_bob,
+                last_read_message_id=first,
+                unread_count=1,
+                newest_message_id=second,
             ),
             conv.ReadPosition(
-                user_id=ada.id, conversation_id=group, last_read_message_id=in_group, unread_count=0
+                user_id=ada.id,
+                conversation_id=group,
+                last_read_message_id=in_group,
+                unread_count=0,
+                newest_message_id=in_group,
             ),
         ],
         key=lambda p: p.user_id,
@@ -756,4 +764,11 @@ def test_a_send_reports_the_previous_message_and_every_members_unread_count(sess
     assert second.previous_message_id == first.message.id
     assert first.unread_by_member == {alice.id: 0, bob.id: 1, carol.id: 1}
     assert second.unread_by_member == {alice.id: 1, bob.id: 0, carol.id: 2}
+    # The read positions the counts were taken from (sending marks it read for the sender).
+    assert first.read_position_by_member == {alice.id: first.message.id, bob.id: 0, carol.id: 0}
+    assert second.read_position_by_member == {
+        alice.id: first.message.id,
+        bob.id: second.message.id,
+        carol.id: 0,
+    }
     assert second.member_ids == sorted([alice.id, bob.id, carol.id])
