@@ -73,6 +73,14 @@ def thread_state_key() -> str:
     return ThreadState.get_full_name()
 
 
+def inbox_state_key() -> str:
+    """The delta key of InboxState (the conversation list)."""
+    import chat_app.chat_app  # noqa: F401
+    from chat_app.states.inbox import InboxState
+
+    return InboxState.get_full_name()
+
+
 class _Client(socketio.AsyncClient):
     """Hands `42/_event,` frames to the owner as raw text, before any decoding."""
 
@@ -90,8 +98,9 @@ class _Client(socketio.AsyncClient):
 class Tracker:
     """Every message sent in the run and who received it when; shared by all sockets of a target."""
 
-    def __init__(self, thread_key: str | None):
+    def __init__(self, thread_key: str | None, inbox_key: str | None = None):
         self.thread_key = thread_key
+        self.inbox_key = inbox_key
         self.messages: dict[int, dict] = {}  # seq -> {"t0", "conv", "expected", "recv": {client: t}}
         self.phase: str | None = None
         self.counters: dict[str, dict[str, int]] = {}
@@ -142,6 +151,8 @@ class BenchSocket(ReflexSocket):
         self.seen: set[int] = set()
         self.ready = asyncio.Event()
         self.thread: list[tuple[int, str]] = []
+        # The conversation list as last shown: conversation id -> (preview, unread count)
+        self.rows: dict[int, tuple[str, int]] = {}
         self._thread_ids_ever: set[int] = set()
         self._duplicated: set[int] = set()
         self.disconnected = False
@@ -240,6 +251,13 @@ class BenchSocket(ReflexSocket):
             rows = thread.get("messages_rx_state_")
             if rows is not None:
                 self._on_thread(rows)
+        inbox_key = tracker.inbox_key
+        if inbox_key and inbox_key in raw and '"rows_rx_state_"' in raw:
+            if frame is None:
+                frame = json.loads(raw[len(EVENT_PREFIX):])
+            rows = frame[1].get("delta", {}).get(inbox_key, {}).get("rows_rx_state_")
+            if rows is not None:
+                self.rows = {row["id"]: (row["preview"], row["unread"]) for row in rows}
         if '"events":[{' in raw or '"events": [{' in raw:
             if frame is None:
                 frame = json.loads(raw[len(EVENT_PREFIX):])

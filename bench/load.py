@@ -13,7 +13,14 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.client import BenchSocket, Tracker, bounded_gather, page_constants, thread_state_key
+from bench.client import (
+    BenchSocket,
+    Tracker,
+    bounded_gather,
+    inbox_state_key,
+    page_constants,
+    thread_state_key,
+)
 from bench.population import PASSWORD, Account, Plan, api_session
 from bench.servers import ProcessTree, Target
 
@@ -103,7 +110,7 @@ async def connect_fleet(
     """Connect every tab in batches (at most `concurrency` opening at once); measure memory."""
     tree = ProcessTree(target.pid)
     if target.kind == "reflex":
-        tracker = Tracker(thread_state_key())
+        tracker = Tracker(thread_state_key(), inbox_state_key())
         page = page_constants(target.web_dir)
     else:
         tracker = Tracker(None)
@@ -483,23 +490,44 @@ def finalize(fleet: Fleet, phase_results: list[dict]) -> None:
 
 
 def check_threads(fleet: Fleet) -> dict:
-    """After load: does every open tab's thread equal the database's newest window?"""
+    """After load: does every open tab's thread equal the database's newest window, and does
+    every row of its conversation list show the database's newest message and unread count?"""
     from sqlalchemy import create_engine, text
 
     from bench.client import THREAD_WINDOW
+    from chat_app.domain.conversations import preview
 
     engine = create_engine(fleet.target.database_url)
     try:
         with engine.connect() as connection:
             rows = connection.execute(
-                text("SELECT conversation_id, id, body FROM message ORDER BY conversation_id, id")
+                text("SELECT conversation_id, id, body, sender_id FROM message ORDER BY conversation_id, id")
             ).all()
+            read_positions = {
+                (user_id, conversation_id): position
+                for user_id, conversation_id, position in connection.execute(
+                    text("SELECT user_id, conversation_id, last_read_message_id FROM conversation_member")
+                )
+            }
     finally:
         engine.dispose()
     stored: dict[int, list[tuple[int, str]]] = {}
-    for conversation_id, message_id, body in rows:
+    senders: dict[int, list[tuple[int, int]]] = {}
+    for conversation_id, message_id, body, sender_id in rows:
         stored.setdefault(conversation_id, []).append((message_id, body))
+        senders.setdefault(conversation_id, []).append((message_id, sender_id))
+
+    def expected_row(user_id: int, conversation_id: int) -> tuple[str, int]:
+        messages = stored.get(conversation_id, [])
+        last_read = read_positions.get((user_id, conversation_id), 0)
+        unread = sum(
+            1 for message_id, sender in senders.get(conversation_id, [])
+            if message_id > last_read and sender != user_id
+        )
+        return (preview(messages[-1][1]) if messages else "", unread)
+
     mismatched, disconnected, examples = 0, 0, []
+    rows_checked, wrong_previews, wrong_unread, row_examples = 0, 0, 0, []
     for socket in fleet.sockets:
         if socket.disconnected:
             disconnected += 1
@@ -519,6 +547,26 @@ def check_threads(fleet: Fleet) -> dict:
                     "extra": sorted(have - want)[:5],
                     "same_set_wrong_order": have == want,
                 })
+        if fleet.accounts is None:
+            continue
+        user_id = fleet.accounts[fleet.plan.tabs[socket.index][0]].id
+        for conversation_id, (shown_preview, shown_unread) in socket.rows.items():
+            rows_checked += 1
+            want_preview, want_unread = expected_row(user_id, conversation_id)
+            wrong = []
+            if shown_preview != want_preview:
+                wrong_previews += 1
+                wrong.append("preview")
+            if shown_unread != want_unread:
+                wrong_unread += 1
+                wrong.append("unread")
+            if wrong and len(row_examples) < 5:
+                row_examples.append({
+                    "client": socket.index, "conversation_id": conversation_id, "wrong": wrong,
+                    "shown": [shown_preview[:40], shown_unread], "db": [want_preview[:40], want_unread],
+                    "open_conversation": socket.conversation_id,
+                })
+    lists_right = wrong_previews == 0 and wrong_unread == 0 and rows_checked > 0
     return {
         "clients_checked": len(fleet.sockets) - disconnected,
         "disconnected": disconnected,
@@ -526,6 +574,11 @@ def check_threads(fleet: Fleet) -> dict:
         "equal": mismatched == 0 and disconnected == 0,
         "examples": examples,
         "messages_in_db": len(rows),
+        "list_rows_checked": rows_checked,
+        "list_wrong_previews": wrong_previews,
+        "list_wrong_unread": wrong_unread,
+        "lists_right": lists_right,
+        "list_examples": row_examples,
     }
 
 

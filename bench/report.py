@@ -69,7 +69,9 @@ def table(results: dict) -> str:
                 f"  overload: sustained {over['sustained_sends_per_s']} sends/s -> {over['rate']} sends/s; "
                 f"after load every thread equals the database: {over['threads']['equal']} "
                 f"({over['threads']['mismatched']} mismatched, {over['threads']['disconnected']} disconnected, "
-                f"quiet after {over['quiet_after_s']} s)"
+                f"quiet after {over['quiet_after_s']} s); list rows right: {over['threads'].get('lists_right')} "
+                f"({over['threads'].get('list_rows_checked')} rows, {over['threads'].get('list_wrong_previews')} wrong "
+                f"previews, {over['threads'].get('list_wrong_unread')} wrong unread counts)"
             )
     db = results.get("db")
     if db:

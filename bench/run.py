@@ -140,7 +140,12 @@ async def measure_reflex(name: str, args, plan, work_root: Path, stamp: str) -> 
                         "sustained_sends_per_s": round(sustained, 1), "rate": rate,
                         "quiet_after_s": round(quiet, 1), "threads": threads,
                     }
-                    print(f"[{name}] after load: threads equal the database: {threads['equal']} ({threads['mismatched']} mismatched)", flush=True)
+                    print(
+                        f"[{name}] after load: threads equal the database: {threads['equal']} ({threads['mismatched']} mismatched); "
+                        f"list rows right: {threads['lists_right']} ({threads['list_rows_checked']} rows, "
+                        f"{threads['list_wrong_previews']} wrong previews, {threads['list_wrong_unread']} wrong unread counts)",
+                        flush=True,
+                    )
                 await sender.drain(120)
                 # "never delivered" is only meaningful once the server has worked off its backlog
                 entry["final_wait_for_quiet_s"] = round(await wait_quiet(fleet, quiet=2.0, timeout=300), 1)
