@@ -16,7 +16,7 @@ received frame without keeping it:
   shows another conversation only sees the message in its conversation list,
   whose row previews the newest message alone: there a frame carrying a newer
   message of that conversation delivers the older ones too ("superseded");
-- each frame carrying ThreadState.messages is parsed to find duplicates (the
+- each frame carrying ThreadState's thread (its `earlier` and `latest` parts) is parsed to find duplicates (the
   same message twice in the list) and stale frames (a list lacking a message
   an earlier frame on this tab had, inside the window it still covers).
 """
@@ -55,6 +55,7 @@ BROWSER_HEADERS = {
 EVENT_PREFIX = f"2{NAMESPACE},"  # a socket.io EVENT packet (engine.io has taken its "4")
 TOKEN_RE = re.compile(r"bm(\d+)x")
 THREAD_WINDOW = 300  # chat_app.states.thread.WINDOW_MAX
+THREAD_PARTS = ('"earlier_rx_state_"', '"latest_rx_state_"')  # ThreadState's two lists
 
 
 def page_constants(web_dir: Path) -> tuple[list[str], str]:
@@ -151,6 +152,8 @@ class BenchSocket(ReflexSocket):
         self.seen: set[int] = set()
         self.ready = asyncio.Event()
         self.thread: list[tuple[int, str]] = []
+        self._earlier: list[dict] = []
+        self._latest: list[dict] = []
         # The conversation list as last shown: conversation id -> (preview, unread count)
         self.rows: dict[int, tuple[str, int]] = {}
         self._thread_ids_ever: set[int] = set()
@@ -224,7 +227,7 @@ class BenchSocket(ReflexSocket):
             seen = self.seen
             # In the app, a message of the open conversation counts once the thread list has it
             # (not when only the list preview beside it shows it).
-            has_thread = not self.previews_coalesce or '"messages_rx_state_"' in raw
+            has_thread = not self.previews_coalesce or any(part in raw for part in THREAD_PARTS)
             for token in set(TOKEN_RE.findall(raw)):
                 seq = int(token)
                 if seq in seen:
@@ -245,12 +248,16 @@ class BenchSocket(ReflexSocket):
                     self._preview_delivered(seq, message["conv"], now)
         frame = None
         key = tracker.thread_key
-        if key and key in raw and '"messages_rx_state_"' in raw:
+        if key and key in raw and any(part in raw for part in THREAD_PARTS):
             frame = json.loads(raw[len(EVENT_PREFIX):])
             thread = frame[1].get("delta", {}).get(key, {})
-            rows = thread.get("messages_rx_state_")
-            if rows is not None:
-                self._on_thread(rows)
+            earlier = thread.get("earlier_rx_state_")
+            latest = thread.get("latest_rx_state_")
+            if earlier is not None or latest is not None:
+                # The thread is sent in two parts; a frame may carry one or both.
+                self._earlier = self._earlier if earlier is None else earlier
+                self._latest = self._latest if latest is None else latest
+                self._on_thread(self._earlier + self._latest)
         inbox_key = tracker.inbox_key
         if inbox_key and inbox_key in raw and '"rows_rx_state_"' in raw:
             if frame is None:

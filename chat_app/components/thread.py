@@ -180,7 +180,7 @@ def message_list() -> rx.Component:
                 ThreadState.loading,
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%", id="thread-loading"),
                 rx.cond(
-                    ThreadState.messages.length() == 0,
+                    (ThreadState.earlier.length() + ThreadState.latest.length()) == 0,
                     rx.center(
                         rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
                         padding="3rem",
@@ -189,7 +189,8 @@ def message_list() -> rx.Component:
                     ),
                 ),
             ),
-            rx.foreach(ThreadState.messages, _message),
+            rx.foreach(ThreadState.earlier, _message),
+            rx.foreach(ThreadState.latest, _message),
             spacing="2",
             width="100%",
             padding="1rem",

@@ -17,6 +17,12 @@ from chat_app.states.inbox import InboxState
 from chat_app.states.session import SessionState
 
 WINDOW_MAX = 300
+# The thread is sent in two parts: the earlier messages, which rarely change, and
+# the latest ones (and pending sends), which change with every message. A new
+# message then re-sends only the latest part; when that part passes LATEST_MAX
+# rows, all but the last LATEST_KEEP move to the earlier part (one larger delta).
+LATEST_MAX = 40
+LATEST_KEEP = 10
 CATCH_UP_OVERLAP = 20
 TYPING_SHOWN_SECONDS = 5.0
 
@@ -64,7 +70,8 @@ class ThreadState(rx.State):
     conversation_id: int = 0
     title: str = ""
     member_count: int = 0
-    messages: list[MessageRow] = []
+    earlier: list[MessageRow] = []
+    latest: list[MessageRow] = []
     has_older: bool = False
     loading: bool = False
     loading_older: bool = False
@@ -89,8 +96,23 @@ class ThreadState(rx.State):
         return await self.get_state(SessionState)
 
     def _shown(self) -> list[MessageRow]:
-        """The thread as shown, for reading: without Reflex's change-tracking proxies."""
-        return self.get_value("messages")
+        """The thread as shown, oldest first, for reading (without Reflex's tracking proxies)."""
+        return self.get_value("earlier") + self.get_value("latest")
+
+    def _show(self, rows: list[MessageRow]) -> None:
+        """Show `rows` (oldest first), changing as little of what is sent as possible."""
+        earlier = self.get_value("earlier")
+        settled = len(earlier)
+        if len(rows) - settled <= LATEST_MAX and rows[:settled] == earlier:
+            if rows[settled:] != self.get_value("latest"):
+                self.latest = rows[settled:]
+            return
+        stored = next((i for i, row in enumerate(rows) if not row["id"]), len(rows))
+        split = max(0, stored - LATEST_KEEP)
+        if rows[:split] != earlier:
+            self.earlier = rows[:split]
+        if rows[split:] != self.get_value("latest"):
+            self.latest = rows[split:]
 
     def _last_stored_id(self) -> int:
         return max((row["id"] for row in self._shown()), default=0)
@@ -112,8 +134,7 @@ class ThreadState(rx.State):
             stored = stored[-WINDOW_MAX:]
             self.has_older = True
         merged = stored + pending
-        if merged != shown:  # an unchanged list is not sent again
-            self.messages = merged
+        self._show(merged)
 
     def _holds(self, message_id: int) -> bool:
         """Whether this tab already shows message `message_id` (0: the conversation's start)."""
@@ -134,7 +155,8 @@ class ThreadState(rx.State):
             await self._mark_read(session_state.user_id)
             return
         self.conversation_id = conversation_id
-        self.messages, self.has_older, self.not_found = [], False, False
+        self._show([])
+        self.has_older, self.not_found = False, False
         self.composer_error, self.typing_names, self._typing = "", [], {}
         self.loading = True
         yield
@@ -155,20 +177,22 @@ class ThreadState(rx.State):
         finally:
             self.loading = False
         self.title, self.member_count = summary.title, len(summary.members)
-        self.messages = [message_row(view, viewer_id=session_state.user_id) for view in views]
+        self._show([message_row(view, viewer_id=session_state.user_id) for view in views])
         self.has_older = len(views) == conversations.PAGE_SIZE
         await self._mark_read(session_state.user_id)
 
     def _show_not_found(self) -> None:
         self.conversation_id, self.title, self.member_count = 0, "", 0
-        self.messages, self.has_older, self.loading = [], False, False
+        self._show([])
+        self.has_older, self.loading = False, False
         self.not_found = True
 
     @rx.event
     def close(self):
         """Leaving the thread (the list page shows no conversation)."""
         self.conversation_id, self.not_found = 0, False
-        self.messages, self.typing_names = [], []
+        self._show([])
+        self.typing_names = []
 
     async def _catch_up(self, user_id: int) -> None:
         """Merge in whatever the database has that this tab may lack.
@@ -235,7 +259,7 @@ class ThreadState(rx.State):
         finally:
             self.loading_older = False
         older = [message_row(view, viewer_id=session_state.user_id) for view in views]
-        self.messages = older + self._shown()
+        self._show(older + self._shown())
         self.has_older = len(views) == conversations.PAGE_SIZE
 
     @rx.event
@@ -265,19 +289,22 @@ class ThreadState(rx.State):
             self.composer_error = "You are signed out. Sign in again to send."
             yield rx.set_value("composer", body)
             return
-        self.messages = self._shown() + [
-            MessageRow(
-                id=0,
-                client_id=client_id,
-                sender_id=session_state.user_id,
-                sender_name=session_state.user_name,
-                body=body.strip(),
-                created_at="",
-                mine=True,
-                status="sending",
-                error="",
-            )
-        ]
+        self._show(
+            self._shown()
+            + [
+                MessageRow(
+                    id=0,
+                    client_id=client_id,
+                    sender_id=session_state.user_id,
+                    sender_name=session_state.user_name,
+                    body=body.strip(),
+                    created_at="",
+                    mine=True,
+                    status="sending",
+                    error="",
+                )
+            ]
+        )
         yield
         async for update in self._store(client_id, body):
             yield update
@@ -294,12 +321,14 @@ class ThreadState(rx.State):
             yield update
 
     def _set_pending_status(self, client_id: str, status: str, error: str) -> None:
-        self.messages = [
-            {**row, "status": status, "error": error}
-            if row["client_id"] == client_id and not row["id"]
-            else row
-            for row in self._shown()
-        ]
+        self._show(
+            [
+                {**row, "status": status, "error": error}
+                if row["client_id"] == client_id and not row["id"]
+                else row
+                for row in self._shown()
+            ]
+        )
 
     async def _store(self, client_id: str, body: str):
         session_state = await self._session()

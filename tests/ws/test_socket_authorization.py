@@ -177,7 +177,8 @@ def test_a_stranger_and_a_signed_out_socket_read_and_write_nothing(
         assert alice.email not in received and bob.email not in received
         assert "Alice Smith" not in received and "Bob Jones" not in received
         assert True in socket.values_of(ThreadState, "not_found")
-        assert not any(socket.values_of(ThreadState, "messages"))
+        assert not any(socket.values_of(ThreadState, "earlier"))
+        assert not any(socket.values_of(ThreadState, "latest"))
         assert not any(socket.values_of(InboxState, "rows"))
     assert "Mallory" in as_mallory.values_of(SessionState, "user_name")
     assert not any(signed_out.values_of(SessionState, "user_id"))
@@ -224,3 +225,5 @@ def test_a_member_socket_does_read_the_conversation(app_server, make_account):
     socket = run_async(as_bob)
     assert SECRET in socket.text()
     assert socket.delta_value(ThreadState, "not_found") is False
+    # The thread travels in the vars the attack test above watches.
+    assert [row["body"] for row in socket.delta_value(ThreadState, "latest")] == [SECRET]
