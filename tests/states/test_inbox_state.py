@@ -6,7 +6,6 @@ database re-read it falls back on is recorded instead of run.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +15,7 @@ import chat_app.chat_app  # noqa: F401  (builds the app's state tree)
 from chat_app.domain.conversations import MessageView
 from chat_app.states.inbox import ConversationRow, InboxState
 from chat_app.states.session import SessionState
+from tests.support.reflex_client import run_async
 
 ME, OTHER, CONVERSATION = 7, 8, 42
 
@@ -97,7 +97,7 @@ def shown(inbox: InboxState) -> tuple[str, int]:
 
 
 def push(inbox: InboxState, payload: dict) -> None:
-    asyncio.run(inbox._on_conversation_changed(payload))
+    run_async(inbox._on_conversation_changed, payload)
 
 
 def test_a_late_older_message_changes_neither_preview_nor_count(
