@@ -78,6 +78,10 @@ def _avatar(row: ConversationRow) -> rx.Component:
     return rx.avatar(fallback=row["initials"], size="3", radius="full", variant="soft")
 
 
+def _row_if_it_matches(row: ConversationRow) -> rx.Component:
+    return rx.cond(row["search_text"].contains(InboxState.search_needle), _row(row))
+
+
 def _row(row: ConversationRow) -> rx.Component:
     active = row["id"] == ThreadState.conversation_id
     return rx.link(
@@ -224,9 +228,9 @@ def conversation_list() -> rx.Component:
                 rx.cond(
                     InboxState.rows.length() > 0,
                     rx.vstack(
-                        rx.foreach(InboxState.visible_rows, _row),
+                        rx.foreach(InboxState.rows, _row_if_it_matches),
                         rx.cond(
-                            InboxState.visible_rows.length() == 0,
+                            InboxState.match_count == 0,
                             rx.text(
                                 "No conversation matches",
                                 size="2",

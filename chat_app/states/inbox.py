@@ -65,17 +65,17 @@ class InboxState(rx.State):
     # off (the tab marks it read as messages arrive).
     _reading: int = 0
     search: str = ""
+    # The search as the rows' `search_text` is matched against (the page filters,
+    # so a pushed row does not send the list twice).
+    search_needle: str = ""
     new_dialog_open: bool = False
     new_error: str = ""
     starting: bool = False
 
     @rx.var
-    def visible_rows(self) -> list[ConversationRow]:
-        """The rows matching the search box (by name or email)."""
-        needle = self.search.strip().lower()
-        if not needle:
-            return self.rows
-        return [row for row in self.rows if needle in row["search_text"]]
+    def match_count(self) -> int:
+        """How many rows match the search box (by name or email)."""
+        return sum(1 for row in self.rows if self.search_needle in row["search_text"])
 
     @rx.var
     def total_unread(self) -> int:
@@ -110,6 +110,7 @@ class InboxState(rx.State):
     def search_changed(self, value: str):
         """Filter the list as the user types."""
         self.search = str(value)[:200]
+        self.search_needle = self.search.strip().lower()
 
     @rx.event
     def new_dialog_changed(self, is_open: bool):

@@ -297,3 +297,30 @@ def test_reading_in_one_tab_clears_the_badge_in_the_others(
     wait_until_interactive(on_list, "#new-conversation")
     expect(on_list.locator(".conversation-row")).to_have_count(1)
     expect(on_list.locator(".unread-badge")).to_have_count(0)
+
+
+def test_search_filters_the_list_by_name_or_email(new_context, make_account, app_server):
+    me = make_account("Searching Sam")
+    ada, bob = make_account("Ada Lovelace"), make_account("Bob Builder")
+    for other in (ada, bob):
+        httpx.post(
+            f"{app_server.url}/api/conversations",
+            json={"emails": [other.email]},
+            headers={"Authorization": f"Bearer {me.token}"},
+            timeout=20,
+        ).raise_for_status()
+    page = new_context().new_page()
+    sign_in_to_messages(page, email=me.email, password=me.password, name=me.name)
+    wait_until_interactive(page, "#conversation-search")
+    titles = page.locator("#conversation-list .conversation-title")
+    expect(titles).to_have_count(2)
+
+    page.locator("#conversation-search").fill("  LOVE")
+    expect(titles).to_have_text(["Ada Lovelace"])
+    page.locator("#conversation-search").fill(bob.email.split("@")[0])
+    expect(titles).to_have_text(["Bob Builder"])
+    page.locator("#conversation-search").fill("nobody-by-that-name")
+    expect(titles).to_have_count(0)
+    expect(page.get_by_text("No conversation matches")).to_be_visible()
+    page.locator("#conversation-search").fill("")
+    expect(titles).to_have_count(2)
