@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from chat_app.api.app import create_api
+from chat_app.api.app import serve_api_beside
 from chat_app.api.security_headers import add_security_headers
 from chat_app.pages.account import account_page
 from chat_app.pages.auth import sign_in_page, sign_up_page
@@ -21,7 +21,7 @@ from chat_app.states.session import SessionState
 from chat_app.states.subscriptions import subscribe_states
 from chat_app.states.thread import ThreadState
 
-app = rx.App(api_transformer=[create_api(), add_security_headers])
+app = rx.App(api_transformer=[serve_api_beside, add_security_headers])
 app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute="_bound_user_id"))
 push.bind_app(app)
 app.register_lifespan_task(watch_session_expiry)
