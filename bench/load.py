@@ -468,6 +468,20 @@ def finalize(fleet: Fleet, phase_results: list[dict]) -> None:
         delivered = len(latencies)
         never = sum(len(m["expected"]) for m in messages) - delivered
         result["never_delivered"] = never
+        # A tab showing the message's conversation must show it in the thread: one missing
+        # there is lost. A tab showing another conversation sees it only as its list row's
+        # preview, and a preview is counted in send order while the server orders messages
+        # by id: two sends of one conversation that the server stored in the other order
+        # leave the earlier-sent one "never seen" there, though the row is right (the final
+        # list check compares every row with the database).
+        never_in_thread = sum(
+            1
+            for m in messages
+            for tab in m["expected"]
+            if tab not in m["recv"] and fleet.sockets[tab].group == m["conv"]
+        )
+        result["never_in_thread"] = never_in_thread
+        result["never_as_list_preview"] = never - never_in_thread
         result["delivered_eventually"] = delivered
         result["latency_ms"] = summary_ms(latencies + [float("inf")] * never)
         result["achieved_deliveries_per_s"] = round(delivered / max(1e-9, last - start), 1)

@@ -23,7 +23,8 @@ def table(results: dict) -> str:
     )
     lines = [
         "latency: POST start -> first frame with the text, every open tab of every member; lost: not seen",
-        "within 10 s of the phase's end; never: not seen at all once the server went quiet; dup: a message",
+        "within 10 s of the phase's end; never: not seen at all once the server went quiet (in a thread, or as a\n"
+        "list preview, counted in send order; see bench/load.py finalize); dup: a message",
         "twice in a thread list; stale: a thread list lacking a message an earlier frame had; cpu% of one core",
         "",
         header, "-" * len(header),
@@ -121,7 +122,10 @@ def plot(results: dict, path: Path) -> None:
             if phase["lost"]:
                 note += f"\nlost {phase['lost']}"
             if phase.get("never_delivered"):
-                note += f"\nnever {phase['never_delivered']}"
+                note += (
+                    f"\nnever {phase['never_delivered']}"
+                    f" (thread {phase.get('never_in_thread', '?')})"
+                )
             if phase.get("stale_frames"):
                 note += f"\nstale {phase['stale_frames']}"
             y = finite(phase["latency_ms"]["p99"])

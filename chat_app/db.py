@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -84,11 +87,23 @@ async def run_in_session(function: Callable[..., T], /, **kwargs: Any) -> T:
     return await asyncio.to_thread(_call_in_session, function, kwargs)
 
 
+PASSWORD_WORK_NICENESS = 10
+
+
+def _yield_cpu_to_everything_else() -> None:
+    """Lower this thread's CPU priority (Linux schedules threads one by one)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_WORK_NICENESS)
+
+
 # Password hashing (argon2id: 19 MiB and tens of milliseconds of CPU each) has a
 # lane of its own. A storm of sign-ins then queues here instead of taking every
-# thread that message sends and page loads need, leaves a core to the event loop,
-# and hashes one at a time, so its memory stays bounded.
-_password_lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-work")
+# thread that message sends and page loads need, hashes one at a time (bounded
+# memory), and at a lower priority: with several workers on a small machine the
+# hashes would otherwise take every core from the event loops and the database.
+_password_lane = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="password-work", initializer=_yield_cpu_to_everything_else
+)
 
 
 async def run_password_work(function: Callable[..., T], /, **kwargs: Any) -> T:
