@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import reflex as rx
 
 from chat_app.api.app import serve_api_beside
@@ -16,6 +14,7 @@ from chat_app.realtime import push
 from chat_app.realtime.expiry import watch_session_expiry
 from chat_app.realtime.guard import SocketGuard
 from chat_app.realtime.redis_watch import watch_for_redis_restarts
+from chat_app.serving import tune_garbage_collection
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
 from chat_app.states.inbox import InboxState
@@ -26,6 +25,7 @@ from chat_app.states.thread import ThreadState
 app = rx.App(api_transformer=[serve_api_beside, add_security_headers])
 app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute="_bound_user_id"))
 push.bind_app(app)
+app.register_lifespan_task(tune_garbage_collection)
 app.register_lifespan_task(watch_session_expiry)
 app.register_lifespan_task(watch_for_redis_restarts, app=app)
 app.register_lifespan_task(push.serve_forwarded_pushes, app=app)
@@ -62,11 +62,3 @@ app.add_page(
     title="Account · chat_app",
     on_load=[SessionState.require_sign_in, AccountState.load],
 )
-
-# A full garbage collection scans every tracked object: with 1,000 open tabs it
-# paused the event loop 50-140 ms, every 10-20 s under load (the tail of the
-# delivery latency). What the app built at import lives for good, so it leaves
-# the collector's view; young objects are collected less often, so full passes
-# become rare. Cycles are still freed, only later.
-gc.freeze()
-gc.set_threshold(20_000, 10, 100)
