@@ -191,6 +191,16 @@ def _direct_conversation_id(*, session: Session, direct_key: str) -> int | None:
     ).first()
 
 
+# The messages a member has not read: newer than their read position, sent by
+# someone else, not deleted. Every unread count joins on this.
+_UNREAD_BY_THE_MEMBER = (
+    (Message.conversation_id == ConversationMember.conversation_id)
+    & (Message.id > ConversationMember.last_read_message_id)
+    & (Message.sender_id != ConversationMember.user_id)
+    & col(Message.deleted_at).is_(None)
+)
+
+
 def list_conversations(
     *, session: Session, user_id: int, conversation_ids: list[int] | None = None
 ) -> list[ConversationSummary]:
@@ -233,23 +243,12 @@ def list_conversations(
         if last_ids
         else {}
     )
-    unread = dict(
-        session.exec(
-            select(Message.conversation_id, func.count())
-            .join(
-                ConversationMember,
-                (ConversationMember.conversation_id == Message.conversation_id)
-                & (ConversationMember.user_id == user_id),
-            )
-            .where(
-                col(Message.conversation_id).in_(ids),
-                Message.id > ConversationMember.last_read_message_id,
-                Message.sender_id != user_id,
-                col(Message.deleted_at).is_(None),
-            )
-            .group_by(Message.conversation_id)
-        ).all()
-    )
+    unread = {
+        conversation_id: count
+        for _, conversation_id, _, count, _ in _run(
+            session, _READ_POSITIONS, {"pairs": [(id_, user_id) for id_ in ids]}
+        )
+    }
     summaries = []
     for conversation, last_read in rows:
         everyone = members.get(conversation.id, [])
@@ -431,13 +430,7 @@ _UNREAD_BY_MEMBER = (
         ConversationMember.last_read_message_id,
     )
     .select_from(ConversationMember)
-    .outerjoin(
-        Message,
-        (Message.conversation_id == ConversationMember.conversation_id)
-        & (Message.id > ConversationMember.last_read_message_id)
-        & (Message.sender_id != ConversationMember.user_id)
-        & col(Message.deleted_at).is_(None),
-    )
+    .outerjoin(Message, _UNREAD_BY_THE_MEMBER)
     .where(ConversationMember.conversation_id == bindparam("cid"))
     .group_by(ConversationMember.user_id, ConversationMember.last_read_message_id)
 )
@@ -586,13 +579,7 @@ _READ_POSITIONS = (
     )
     .select_from(ConversationMember)
     .join(Conversation, Conversation.id == ConversationMember.conversation_id)
-    .outerjoin(
-        Message,
-        (Message.conversation_id == ConversationMember.conversation_id)
-        & (Message.id > ConversationMember.last_read_message_id)
-        & (Message.sender_id != ConversationMember.user_id)
-        & col(Message.deleted_at).is_(None),
-    )
+    .outerjoin(Message, _UNREAD_BY_THE_MEMBER)
     .where(
         tuple_(ConversationMember.conversation_id, ConversationMember.user_id).in_(
             bindparam("pairs", expanding=True)
