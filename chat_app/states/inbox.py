@@ -65,12 +65,17 @@ class InboxState(rx.State):
     # off (the tab marks it read as messages arrive).
     _reading: int = 0
     search: str = ""
-    # The search as the rows' `search_text` is matched against (the page filters,
-    # so a pushed row does not send the list twice).
-    search_needle: str = ""
     new_dialog_open: bool = False
     new_error: str = ""
     starting: bool = False
+
+    @rx.var
+    def search_needle(self) -> str:
+        """The search as the rows' `search_text` is matched against.
+
+        The page filters the rows with it, so a pushed row does not send the list twice.
+        """
+        return self.search.strip().lower()
 
     @rx.var
     def match_count(self) -> int:
@@ -110,7 +115,6 @@ class InboxState(rx.State):
     def search_changed(self, value: str):
         """Filter the list as the user types."""
         self.search = str(value)[:200]
-        self.search_needle = self.search.strip().lower()
 
     @rx.event
     def new_dialog_changed(self, is_open: bool):
