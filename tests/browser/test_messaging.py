@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, func, select
 
 from chat_app.models import ConversationMember, Message
+from tests.browser.chat import send_as, start_conversation
 from tests.browser.ui import (
     MESSAGES_URL,
     screenshot,
@@ -253,12 +254,7 @@ def test_reading_in_one_tab_clears_the_badge_in_the_others(
     new_context, make_account, app_server, app_db
 ):
     alice, bob = make_account("Alice Reader"), make_account("Bob Reader")
-    conversation_id = httpx.post(
-        f"{app_server.url}/api/conversations",
-        json={"emails": [bob.email]},
-        headers={"Authorization": f"Bearer {alice.token}"},
-        timeout=20,
-    ).json()["id"]
+    conversation_id = start_conversation(app_server.url, alice, bob)
     bob_context = new_context()
     on_list = bob_context.new_page()
     sign_in_to_messages(on_list, email=bob.email, password=bob.password, name=bob.name)
@@ -275,12 +271,7 @@ def test_reading_in_one_tab_clears_the_badge_in_the_others(
     )
 
     for text in ("first", "second"):
-        httpx.post(
-            f"{app_server.url}/api/conversations/{conversation_id}/messages",
-            json={"content": text, "client_message_id": uuid.uuid4().hex},
-            headers={"Authorization": f"Bearer {alice.token}"},
-            timeout=20,
-        ).raise_for_status()
+        send_as(app_server.url, alice.token, conversation_id, text)
         expect(in_thread.locator("#message-list .message-body").last).to_have_text(text)
         # The list-only tab saw the message arrive, then learnt it was read elsewhere.
         expect(on_list.locator(".conversation-preview")).to_have_text(text)
@@ -303,12 +294,7 @@ def test_search_filters_the_list_by_name_or_email(new_context, make_account, app
     me = make_account("Searching Sam")
     ada, bob = make_account("Ada Lovelace"), make_account("Bob Builder")
     for other in (ada, bob):
-        httpx.post(
-            f"{app_server.url}/api/conversations",
-            json={"emails": [other.email]},
-            headers={"Authorization": f"Bearer {me.token}"},
-            timeout=20,
-        ).raise_for_status()
+        start_conversation(app_server.url, me, other)
     page = new_context().new_page()
     sign_in_to_messages(page, email=me.email, password=me.password, name=me.name)
     wait_until_interactive(page, "#conversation-search")
@@ -317,6 +303,7 @@ def test_search_filters_the_list_by_name_or_email(new_context, make_account, app
 
     page.locator("#conversation-search").fill("  LOVE")
     expect(titles).to_have_text(["Ada Lovelace"])
+    screenshot(page, "messages-search")
     page.locator("#conversation-search").fill(bob.email.split("@")[0])
     expect(titles).to_have_text(["Bob Builder"])
     page.locator("#conversation-search").fill("nobody-by-that-name")

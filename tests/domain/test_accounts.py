@@ -375,7 +375,8 @@ def test_successful_sign_in_clears_that_emails_failures(session: Session) -> Non
 # --- rehash --------------------------------------------------------------------
 
 
-def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> None:
+def signed_up_with_an_outdated_hash(session: Session) -> str:
+    """Sign Ada up, then give her a hash made with weaker argon2 parameters; return it."""
     weak = CryptContext(
         schemes=["argon2"],
         argon2__type="ID",
@@ -384,11 +385,16 @@ def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> N
         argon2__parallelism=1,
     )
     old_hash = weak.hash(PASSWORD)
-    assert "$m=8192,t=1,p=1$" in old_hash
     user = sign_up(session)
     user.password_hash = old_hash
     session.add(user)
     session.commit()
+    return old_hash
+
+
+def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> None:
+    old_hash = signed_up_with_an_outdated_hash(session)
+    assert "$m=8192,t=1,p=1$" in old_hash
 
     accounts.sign_in(
         session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.0.1"
@@ -401,18 +407,7 @@ def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> N
 
 
 def test_wrong_password_does_not_rehash(session: Session) -> None:
-    weak = CryptContext(
-        schemes=["argon2"],
-        argon2__type="ID",
-        argon2__memory_cost=8192,
-        argon2__time_cost=1,
-        argon2__parallelism=1,
-    )
-    old_hash = weak.hash(PASSWORD)
-    user = sign_up(session)
-    user.password_hash = old_hash
-    session.add(user)
-    session.commit()
+    old_hash = signed_up_with_an_outdated_hash(session)
 
     fail(session, "ada@example.com", "10.0.0.1")
 
