@@ -22,7 +22,7 @@ import httpx
 import psutil
 import redis
 
-from tests.support.databases import temporary_postgres_database
+from tests.support.databases import temporary_postgres_database, temporary_redis_database
 from tests.support.server import PROJECT_ROOT, VENV_BIN, AppServer, free_port, migrate
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -39,26 +39,6 @@ def parse_configs(value: str) -> list[str]:
         if not CONFIG_RE.match(name):
             raise ValueError(f"unknown configuration {name!r} (sqlite-1, pg-redis-N or all)")
     return names
-
-
-@contextmanager
-def redis_index(server_url: str = REDIS_URL) -> Iterator[str]:
-    """Take an empty Redis index (scanning up from 1, away from the tests, which scan down
-    from 15), flush it before and after use."""
-    for index in range(1, 16):
-        client = redis.Redis.from_url(f"{server_url}/{index}")
-        if client.dbsize() == 0:
-            break
-        client.close()
-    else:
-        raise RuntimeError("no empty Redis database index")
-    client.flushdb()
-    client.set("chat_app_bench:claimed", "1")  # others scanning for an empty index skip it
-    try:
-        yield f"{server_url}/{index}"
-    finally:
-        client.flushdb()
-        client.close()
 
 
 @dataclass
@@ -96,7 +76,7 @@ def app_in_config(name: str, work_root: Path) -> Iterator[Target]:
             )
         return
     workers = int(match.group(2))
-    with temporary_postgres_database(POSTGRES_URL) as database_url, redis_index() as redis_url:
+    with temporary_postgres_database(POSTGRES_URL) as database_url, temporary_redis_database(REDIS_URL, indexes=range(1, 16)) as redis_url:
         migrate(database_url)
         server = AppServer(
             database_url=database_url,

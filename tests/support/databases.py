@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import redis
@@ -33,19 +33,25 @@ def temporary_postgres_database(server_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def temporary_redis_database(server_url: str) -> Iterator[str]:
-    """Take an empty Redis database index (1–15) on `server_url`; empty it again afterwards.
+def temporary_redis_database(
+    server_url: str, *, indexes: Iterable[int] = range(15, 0, -1)
+) -> Iterator[str]:
+    """Take the first empty Redis database index of `indexes` on `server_url`; empty it afterwards.
+
+    The index is marked taken at once, so others looking for an empty one pass it by
+    (the tests scan down from 15, the benchmark up from 1).
 
     Yields:
         The URL of that index.
     """
-    for index in range(15, 0, -1):
+    for index in indexes:
         client = redis.Redis.from_url(f"{server_url}/{index}")
         if client.dbsize() == 0:
             break
         client.close()
     else:
         raise RuntimeError("no empty Redis database index")
+    client.set("chat_app:test:claimed", "1")
     try:
         yield f"{server_url}/{index}"
     finally:
