@@ -1,0 +1,167 @@
+"""SQLite writers in one process queue on a lock instead of SQLite's sleeping busy handler."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+import chat_app.db
+from chat_app.db import build_engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = build_engine(f"sqlite:///{tmp_path / 'writers.db'}")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"))
+    yield engine
+    engine.dispose()
+
+
+def _no_busy_wait(connection) -> None:
+    """Make SQLite itself fail at once on a locked database, instead of sleeping and retrying."""
+    connection.execute(text("PRAGMA busy_timeout=0"))
+
+
+def _notes(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(text("SELECT body FROM note ORDER BY id")).scalars())
+
+
+def test_a_second_writer_waits_for_the_first_to_commit(engine: Engine) -> None:
+    first = engine.connect()
+    first.begin()
+    first.execute(text("INSERT INTO note (body) VALUES ('first')"))
+
+    written = threading.Event()
+    errors: list[BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            with engine.begin() as connection:
+                _no_busy_wait(connection)
+                connection.execute(text("INSERT INTO note (body) VALUES ('second')"))
+            written.set()
+        except BaseException as error:  # reported below, on the test's thread
+            errors.append(error)
+
+    writer = threading.Thread(target=second_writer)
+    writer.start()
+    # Without the queue SQLite would refuse the second writer at once
+    # ("database is locked", busy timeout 0); with it, the writer waits.
+    assert not written.wait(0.3)
+    assert not errors
+    first.commit()
+    first.close()
+    writer.join(10)
+    assert not errors, errors
+    assert written.is_set()
+    assert _notes(engine) == ["first", "second"]
+
+
+def test_reading_never_waits_for_a_writer(engine: Engine) -> None:
+    with engine.connect() as writer:
+        writer.begin()
+        writer.execute(text("INSERT INTO note (body) VALUES ('uncommitted')"))
+        with engine.connect() as reader:
+            _no_busy_wait(reader)
+            assert reader.execute(text("SELECT count(*) FROM note")).scalar() == 0
+        writer.rollback()
+
+
+@pytest.mark.parametrize(
+    "end_the_write",
+    [
+        pytest.param(lambda connection: connection.rollback(), id="rolled back"),
+        pytest.param(lambda connection: connection.close(), id="closed mid-transaction"),
+    ],
+)
+def test_the_next_writer_gets_its_turn_however_the_write_ended(
+    engine: Engine, end_the_write
+) -> None:
+    connection = engine.connect()
+    connection.begin()
+    connection.execute(text("INSERT INTO note (body) VALUES ('dropped')"))
+    end_the_write(connection)
+    connection.close()
+
+    with engine.begin() as next_writer:
+        _no_busy_wait(next_writer)
+        next_writer.execute(text("INSERT INTO note (body) VALUES ('kept')"))
+    assert _notes(engine) == ["kept"]
+
+
+def test_a_failed_write_hands_the_turn_on(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO note (id, body) VALUES (1, 'one')"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("INSERT INTO note (id, body) VALUES (1, 'again')"))
+
+    with engine.begin() as connection:
+        _no_busy_wait(connection)
+        connection.execute(text("INSERT INTO note (body) VALUES ('two')"))
+    assert _notes(engine) == ["one", "two"]
+
+
+def test_a_statement_starting_with_with_writes_in_turn(engine: Engine) -> None:
+    blocker = engine.connect()
+    blocker.begin()
+    blocker.execute(text("INSERT INTO note (body) VALUES ('first')"))
+
+    done = threading.Event()
+
+    def write_through_a_cte() -> None:
+        with engine.connect() as connection:
+            _no_busy_wait(connection)
+            connection.execute(
+                text(
+                    "WITH new (body) AS (VALUES ('from a cte')) INSERT INTO note (body) SELECT body FROM new"
+                )
+            )
+            connection.commit()
+        done.set()
+
+    writer = threading.Thread(target=write_through_a_cte)
+    writer.start()
+    assert not done.wait(0.3)
+    blocker.commit()
+    blocker.close()
+    writer.join(10)
+    assert done.is_set()
+    assert _notes(engine) == ["first", "from a cte"]
+
+
+def test_a_writer_gives_up_like_sqlite_when_the_turn_never_comes(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chat_app.db, "SQLITE_LOCK_TIMEOUT_SECONDS", 0.2)
+    blocker = engine.connect()
+    blocker.begin()
+    blocker.execute(text("INSERT INTO note (body) VALUES ('held')"))
+    try:
+        with (
+            pytest.raises(OperationalError, match="database is locked"),
+            engine.begin() as connection,
+        ):
+            connection.execute(text("INSERT INTO note (body) VALUES ('never')"))
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def test_engines_on_one_file_share_the_queue(engine: Engine, tmp_path: Path) -> None:
+    other = build_engine(f"sqlite:///{tmp_path / '.' / 'writers.db'}")
+    try:
+        with engine.connect() as first, other.connect() as second:
+            first_raw = first.connection.dbapi_connection
+            second_raw = second.connection.dbapi_connection
+            assert isinstance(first_raw, sqlite3.Connection)
+            assert first_raw.writer_lock is second_raw.writer_lock
+    finally:
+        other.dispose()
