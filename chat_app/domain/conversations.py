@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, func, insert, tuple_, update
+from sqlalchemy import Integer, bindparam, case, column, func, insert, tuple_, update, values
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -553,22 +553,43 @@ def conversation_member_ids(*, session: Session, user_id: int, conversation_id: 
 
 
 _NEWEST_POSSIBLE_ID = 2**31 - 1  # ids are 32-bit integers
-_newest_message_id = (
-    select(func.coalesce(Conversation.last_message_id, 0))
-    .where(Conversation.id == bindparam("cid"))
-    .scalar_subquery()
-)
-_up_to = bindparam("up_to", type_=Integer)
-_read_target = case((_up_to < _newest_message_id, _up_to), else_=_newest_message_id)
-_ADVANCE_READ_POSITION = (
-    update(ConversationMember)
-    .where(
-        ConversationMember.conversation_id == bindparam("cid"),
-        ConversationMember.user_id == bindparam("uid"),
-        ConversationMember.last_read_message_id < _read_target,
+_MARKS_PER_STATEMENT = 1_000  # 3 bound values each, well below SQLite's 32,766
+_CURRENT_READ_POSITIONS = (
+    select(
+        ConversationMember.conversation_id,
+        ConversationMember.user_id,
+        ConversationMember.last_read_message_id,
+        func.coalesce(Conversation.last_message_id, 0),
     )
-    .values(last_read_message_id=_read_target)
+    .join(Conversation, Conversation.id == ConversationMember.conversation_id)
+    .where(
+        tuple_(ConversationMember.conversation_id, ConversationMember.user_id).in_(
+            bindparam("pairs", expanding=True)
+        )
+    )
 )
+
+
+def _advance_read_positions(targets: dict[tuple[int, int], int]) -> Any:
+    """One UPDATE moving each (conversation id, user id) read position up to its target, never back."""
+    marks = (
+        values(
+            column("cid", Integer), column("uid", Integer), column("target", Integer), name="marks"
+        )
+        .data([(cid, uid, target) for (cid, uid), target in targets.items()])
+        .cte("marks")
+    )
+    return (
+        update(ConversationMember)
+        .where(
+            ConversationMember.conversation_id == marks.c.cid,
+            ConversationMember.user_id == marks.c.uid,
+            ConversationMember.last_read_message_id < marks.c.target,
+        )
+        .values(last_read_message_id=marks.c.target)
+    )
+
+
 _READ_POSITIONS = (
     select(
         ConversationMember.user_id,
@@ -607,14 +628,24 @@ def mark_read_many(
     Returns:
         The positions that moved, each with the unread count left behind it.
     """
-    moved = []
+    wanted: dict[tuple[int, int], int] = {}
     for user_id, conversation_id, up_to_message_id in marks:
-        ids = {"cid": conversation_id, "uid": user_id}
-        up_to = min(up_to_message_id, _NEWEST_POSSIBLE_ID)
-        if _run(session, _ADVANCE_READ_POSITION, {**ids, "up_to": up_to}).rowcount:
-            moved.append((conversation_id, user_id))
-    if not moved:
+        key = (conversation_id, user_id)
+        wanted[key] = max(wanted.get(key, 0), min(up_to_message_id, _NEWEST_POSSIBLE_ID))
+    # Work out which positions move before writing, so the write is a single
+    # statement: a database thread gives the GIL up between statements and,
+    # next to a busy event loop, waits for it again while holding SQLite's
+    # only write lock.
+    targets: dict[tuple[int, int], int] = {}
+    for chunk in _chunks(list(wanted), _MARKS_PER_STATEMENT):
+        for cid, uid, position, newest in _run(session, _CURRENT_READ_POSITIONS, {"pairs": chunk}):
+            target = min(wanted[(cid, uid)], newest)
+            if position < target:
+                targets[(cid, uid)] = target
+    if not targets:
         return []
+    for chunk in _chunks(list(targets), _MARKS_PER_STATEMENT):
+        _run(session, _advance_read_positions({key: targets[key] for key in chunk}), {})
     session.commit()
     return [
         ReadPosition(
@@ -624,10 +655,16 @@ def mark_read_many(
             unread_count=unread,
             newest_message_id=newest,
         )
+        for chunk in _chunks(list(targets), _MARKS_PER_STATEMENT)
         for user_id, conversation_id, position, unread, newest in _run(
-            session, _READ_POSITIONS, {"pairs": moved}
+            session, _READ_POSITIONS, {"pairs": chunk}
         )
     ]
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def mark_read(

@@ -463,11 +463,17 @@ def test_mark_read_many_moves_several_positions_in_one_transaction(
     stranger = make_user(session, "Dee")
 
     commits: list[Session] = []
+    writes: list[str] = []
 
     def count_commit(committed: Session) -> None:
         commits.append(committed)
 
+    def count_write(_conn, _cursor, statement: str, *_args) -> None:
+        if "UPDATE" in statement.upper():
+            writes.append(statement)
+
     event.listen(session, "after_commit", count_commit)
+    event.listen(session.get_bind(), "before_cursor_execute", count_write)
     try:
         moved = conv.mark_read_many(
             session=session,
@@ -480,6 +486,7 @@ def test_mark_read_many_moves_several_positions_in_one_transaction(
         )
     finally:
         event.remove(session, "after_commit", count_commit)
+        event.remove(session.get_bind(), "before_cursor_execute", count_write)
 
     assert sorted(moved, key=lambda p: p.user_id) == sorted(
         [
@@ -501,6 +508,7 @@ def test_mark_read_many_moves_several_positions_in_one_transaction(
         key=lambda p: p.user_id,
     )
     assert len(commits) == 1
+    assert len(writes) == 1  # one statement moves them all
     assert unread(session, bob, with_bob) == 1
     assert unread(session, ada, group) == 0
     assert conv.mark_read_many(session=session, marks=[(bob.id, with_bob, first)]) == []
