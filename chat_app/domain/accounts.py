@@ -214,7 +214,11 @@ def sign_in(*, session: Session, email: str, password: str, ip_address: str) -> 
     if new_hash is not None:
         user.password_hash = new_hash
         session.add(user)
-    session.exec(delete(SignInFailure).where(SignInFailure.email == email))
+    # Most sign-ins follow no failure: only write when there is something to
+    # forget, since this runs in the low-priority password lane and a write
+    # would hold SQLite's single write lock from there.
+    if session.exec(select(SignInFailure.id).where(SignInFailure.email == email).limit(1)).first():
+        session.exec(delete(SignInFailure).where(SignInFailure.email == email))
     session.commit()
     return user
 
