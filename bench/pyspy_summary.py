@@ -1,6 +1,11 @@
 """Summarise a `py-spy record --format raw` file (collapsed stacks): where the samples went.
 
     python -m bench.pyspy_summary bench/results/<stamp>-<config>-<rate>.pyspy.txt [--top 25]
+                                  [--thread MainThread]
+
+`--thread` keeps only the samples of threads whose name contains it (the file
+must come from `BENCH_PYSPY_ARGS=--threads`): MainThread is the event loop,
+asyncio_N the database threads.
 
 Prints, per process, the share of samples whose stack contains each function
 (inclusive) and whose innermost frame is each function (self), plus a few
@@ -37,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("path", type=Path)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--thread", help="only threads whose name contains this")
     args = parser.parse_args()
     per_process: dict[str, list[tuple[list[str], int]]] = {}
     for line in args.path.read_text(errors="replace").splitlines():
@@ -46,8 +52,15 @@ def main() -> None:
         frames = frames_of(stack)
         processes = [frame for frame in frames if frame.startswith("process ")]
         process = processes[-1] if processes else "all"
+        threads = [frame for frame in frames if frame.startswith("thread ")]
+        if args.thread and not any(args.thread in thread for thread in threads):
+            continue
         # "func (file.py:123)" -> "func (file.py)": lines of one function count together
-        frames = [re.sub(r":\d+\)$", ")", frame) for frame in frames if not frame.startswith("process ")]
+        frames = [
+            re.sub(r":\d+\)$", ")", frame)
+            for frame in frames
+            if not frame.startswith(("process ", "thread "))
+        ]
         per_process.setdefault(process, []).append((frames, int(count)))
     for process, stacks in sorted(per_process.items(), key=lambda kv: -sum(c for _, c in kv[1])):
         total = sum(count for _, count in stacks)
