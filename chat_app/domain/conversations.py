@@ -12,7 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, column, func, insert, tuple_, update, values
+from sqlalchemy import (
+    Integer,
+    Update,
+    bindparam,
+    case,
+    column,
+    func,
+    insert,
+    tuple_,
+    update,
+    values,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -574,7 +585,7 @@ _CURRENT_READ_POSITIONS = (
 )
 
 
-def _advance_read_positions(targets: dict[tuple[int, int], int]) -> Any:
+def _advance_read_positions(targets: dict[tuple[int, int], int]) -> Update:
     """One UPDATE moving each (conversation id, user id) read position up to its target, never back."""
     marks = (
         values(
@@ -622,7 +633,7 @@ _READ_POSITIONS = (
 def mark_read_many(
     *, session: Session, marks: Iterable[tuple[int, int, int]]
 ) -> list[ReadPosition]:
-    """Move several read positions forward in one transaction (never back).
+    """Move several read positions forward (never back), in one statement per 1,000 marks.
 
     Args:
         session: The database session.

@@ -452,7 +452,7 @@ def test_unread_ignores_deleted_messages_and_other_conversations(
     assert unread(session, cy, group) == 0
 
 
-def test_mark_read_many_moves_several_positions_in_one_transaction(
+def test_mark_read_many_moves_several_positions_with_one_update(
     session: Session, ada: User, bob: User, cy: User
 ) -> None:
     with_bob = start(session, ada, bob)
