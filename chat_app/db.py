@@ -3,8 +3,8 @@
 SQLite lets one connection write at a time. A writer that finds the database
 locked sleeps in SQLite's busy handler (1, 2, 5, ... up to 100 ms a try), so
 under load the database threads ended up asleep while nobody was writing: in
-the benchmark at 200 sends/s, `send_message` went from 0.6 ms to a p99 of
-240 ms and a max of 1.3 s. Within this process, writes to a SQLite file
+the benchmark at 200 sends/s, `send_message` went from about 1 ms to a p99 of
+240-330 ms and a max of 1.3 s. Within this process, writes to a SQLite file
 therefore queue on a lock instead, which hands over the moment the writer
 before commits; the busy handler remains for other processes (migrations,
 tests) writing to the same file.
