@@ -569,6 +569,10 @@ def conversation_member_ids(*, session: Session, user_id: int, conversation_id: 
 
 _NEWEST_POSSIBLE_ID = 2**31 - 1  # ids are 32-bit integers
 _MARKS_PER_STATEMENT = 1_000  # 3 bound values each, well below SQLite's 32,766
+# The memberships named by a `pairs` parameter of (conversation id, user id).
+_MEMBERSHIPS_IN_PAIRS = tuple_(ConversationMember.conversation_id, ConversationMember.user_id).in_(
+    bindparam("pairs", expanding=True)
+)
 _CURRENT_READ_POSITIONS = (
     select(
         ConversationMember.conversation_id,
@@ -577,11 +581,7 @@ _CURRENT_READ_POSITIONS = (
         func.coalesce(Conversation.last_message_id, 0),
     )
     .join(Conversation, Conversation.id == ConversationMember.conversation_id)
-    .where(
-        tuple_(ConversationMember.conversation_id, ConversationMember.user_id).in_(
-            bindparam("pairs", expanding=True)
-        )
-    )
+    .where(_MEMBERSHIPS_IN_PAIRS)
 )
 
 
@@ -616,11 +616,7 @@ _READ_POSITIONS = (
     .select_from(ConversationMember)
     .join(Conversation, Conversation.id == ConversationMember.conversation_id)
     .outerjoin(Message, _UNREAD_BY_THE_MEMBER)
-    .where(
-        tuple_(ConversationMember.conversation_id, ConversationMember.user_id).in_(
-            bindparam("pairs", expanding=True)
-        )
-    )
+    .where(_MEMBERSHIPS_IN_PAIRS)
     .group_by(
         ConversationMember.user_id,
         ConversationMember.conversation_id,
