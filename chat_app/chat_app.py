@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import reflex as rx
-
 from chat_app.api.app import serve_api_beside
 from chat_app.api.security_headers import add_security_headers
 from chat_app.pages.account import account_page
@@ -14,7 +12,7 @@ from chat_app.realtime import push
 from chat_app.realtime.expiry import watch_session_expiry
 from chat_app.realtime.guard import SocketGuard
 from chat_app.realtime.redis_watch import watch_for_redis_restarts
-from chat_app.serving import tune_garbage_collection
+from chat_app.serving import ChatApp, tune_garbage_collection
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
 from chat_app.states.inbox import InboxState
@@ -22,7 +20,7 @@ from chat_app.states.session import SessionState
 from chat_app.states.subscriptions import subscribe_states
 from chat_app.states.thread import ThreadState
 
-app = rx.App(api_transformer=[serve_api_beside, add_security_headers])
+app = ChatApp(api_transformer=[serve_api_beside, add_security_headers])
 app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute="_bound_user_id"))
 push.bind_app(app)
 app.register_lifespan_task(tune_garbage_collection)

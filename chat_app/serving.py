@@ -10,12 +10,21 @@ failed one is started again.
 A full garbage collection scans every tracked object: with 1,000 open tabs it
 paused a worker's event loop for 50-140 ms every 10-20 s under load, the tail of
 the delivery latency. `tune_garbage_collection` runs as each worker starts.
+
+An open tab's websocket is served past the HTTP middleware (`ChatApp`), so it
+does not hold that middleware's frames for its whole life.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+
+import reflex as rx
+from reflex.config import get_config
+from reflex_base.constants import Endpoint
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def respawn_failed_workers() -> None:
@@ -46,3 +55,80 @@ async def tune_garbage_collection() -> None:
     """
     gc.freeze()
     gc.set_threshold(20_000, 10, 100)
+
+
+# What the socket's code reads: the session cookie (the socket guard), host and
+# origin (engine.io's origin check, links the app builds), upgrade and connection
+# (engine.io's websocket check), Reflex's version subprotocol, the user agent,
+# and the proxy headers behind a load balancer.
+SOCKET_HEADERS = frozenset(
+    {
+        b"cookie",
+        b"connection",
+        b"upgrade",
+        b"host",
+        b"origin",
+        b"sec-websocket-protocol",
+        b"user-agent",
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-real-ip",
+    }
+)
+
+
+class ChatApp(rx.App):
+    """Reflex's app, serving its event websocket past the HTTP middleware (`route_sockets_straight`)."""
+
+    def __call__(self) -> ASGIApp:
+        """Build the back end as Reflex does, then route the websocket straight to it.
+
+        Returns:
+            The ASGI app to serve.
+        """
+        return route_sockets_straight(self, super().__call__())
+
+
+def route_sockets_straight(app: rx.App, asgi_app: ASGIApp) -> ASGIApp:
+    """Hand the event websocket to Reflex's socket app directly, past both Starlette stacks.
+
+    Reflex serves its socket inside two Starlette apps (its own and the one its
+    api_transformers are mounted in), and the API wrappers sit between them. A
+    websocket call lasts as long as the tab is open, and every layer it passes
+    through keeps its frames and scope copies alive for that long. None of those
+    layers does anything for a websocket (CORS, error pages and security headers
+    are for HTTP), so the socket skips them; the Reflex contexts that the outer
+    stack would set are set here instead, the same way.
+
+    The socket also sees only the request headers something reads
+    (`SOCKET_HEADERS`): engine.io, Reflex's connection data and each tab's state
+    each keep a copy of them for as long as the tab is open.
+
+    Args:
+        app: The Reflex app, already built (`App.__call__` has run).
+        asgi_app: What `App.__call__` returned, which serves everything else.
+
+    Returns:
+        The ASGI app to serve.
+    """
+    event_path = get_config().prepend_backend_path(str(Endpoint.EVENT))
+    socket_app = next(
+        route.app
+        for route in app._api.routes  # Reflex 0.10.1 has no public handle on its socket app
+        if isinstance(route, Mount) and route.path == event_path
+    )
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].rstrip("/") == event_path:
+            scope["headers"] = [
+                (name, value) for name, value in scope["headers"] if name in SOCKET_HEADERS
+            ]
+            # As Reflex's own _ContextMiddleware does: each connection starts with fresh contexts.
+            app._set_contexts_internal()
+            await socket_app(scope, receive, send)
+        else:
+            await asgi_app(scope, receive, send)
+
+    return route

@@ -1,0 +1,107 @@
+"""The event websocket goes straight to Reflex's socket app, with only the headers it reads."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
+
+import chat_app.chat_app
+from chat_app.serving import SOCKET_HEADERS, route_sockets_straight
+
+BROWSER_SOCKET_HEADERS = [
+    (b"host", b"localhost:3000"),
+    (b"connection", b"Upgrade"),
+    (b"pragma", b"no-cache"),
+    (b"cache-control", b"no-cache"),
+    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0"),
+    (b"upgrade", b"websocket"),
+    (b"origin", b"http://localhost:3000"),
+    (b"sec-websocket-version", b"13"),
+    (b"accept-encoding", b"gzip, deflate, br, zstd"),
+    (b"accept-language", b"en-US,en;q=0.9"),
+    (b"cookie", b"chat_app.session_token=abc.def"),
+    (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+    (b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits"),
+    (b"sec-websocket-protocol", b"0.10.1"),
+]
+
+
+@dataclass
+class Recorder:
+    """An ASGI app that notes the scopes it was called with."""
+
+    scopes: list[Scope] = field(default_factory=list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(scope)
+
+
+@dataclass
+class BuiltApp:
+    """What `route_sockets_straight` uses of a built Reflex app: its API with the socket mount."""
+
+    socket_app: Recorder
+    contexts_set: int = 0
+
+    def __post_init__(self) -> None:
+        self._api = Starlette(routes=[Mount("/_event", app=self.socket_app)])
+
+    def _set_contexts_internal(self) -> dict:
+        self.contexts_set += 1
+        return {}
+
+
+def call(app, scope: Scope) -> None:
+    async def receive() -> dict:
+        return {"type": "websocket.disconnect"}
+
+    async def send(_message: dict) -> None:
+        return None
+
+    # In a thread of its own: browser tests earlier in the run leave an event loop running here.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, app(scope, receive, send)).result()
+
+
+def test_the_socket_skips_the_http_stack_and_keeps_only_the_headers_it_reads() -> None:
+    socket_app, everything_else = Recorder(), Recorder()
+    built = BuiltApp(socket_app)
+    route = route_sockets_straight(built, everything_else)
+    call(route, {"type": "websocket", "path": "/_event/", "headers": list(BROWSER_SOCKET_HEADERS)})
+    assert everything_else.scopes == []
+    [scope] = socket_app.scopes
+    assert built.contexts_set == 1
+    kept = dict(scope["headers"])
+    assert kept == {name: value for name, value in BROWSER_SOCKET_HEADERS if name in SOCKET_HEADERS}
+    assert kept[b"cookie"] == b"chat_app.session_token=abc.def"
+    assert {b"host", b"origin", b"upgrade", b"connection", b"sec-websocket-protocol"} <= set(kept)
+    assert not {b"accept-language", b"sec-websocket-key", b"pragma"} & set(kept)
+
+
+def test_http_and_other_websockets_take_the_usual_way_untouched() -> None:
+    socket_app, everything_else = Recorder(), Recorder()
+    route = route_sockets_straight(BuiltApp(socket_app), everything_else)
+    for scope in (
+        {"type": "http", "path": "/_event/", "headers": list(BROWSER_SOCKET_HEADERS)},
+        {"type": "websocket", "path": "/_events", "headers": list(BROWSER_SOCKET_HEADERS)},
+        {"type": "http", "path": "/api/conversations", "headers": list(BROWSER_SOCKET_HEADERS)},
+    ):
+        call(route, scope)
+    assert socket_app.scopes == []
+    assert [scope["path"] for scope in everything_else.scopes] == [
+        "/_event/",
+        "/_events",
+        "/api/conversations",
+    ]
+    assert all(scope["headers"] == BROWSER_SOCKET_HEADERS for scope in everything_else.scopes)
+
+
+def test_the_real_app_has_the_socket_mount_it_routes_to() -> None:
+    # Reflex 0.10.1 offers no public handle on its socket app; this fails if the mount moves.
+    route = route_sockets_straight(chat_app.chat_app.app, Recorder())
+    assert callable(route)
