@@ -59,8 +59,9 @@ async def tune_garbage_collection() -> None:
 
 # What the socket's code reads: the session cookie (the socket guard), host and
 # origin (engine.io's origin check, links the app builds), upgrade and connection
-# (engine.io's websocket check), Reflex's version subprotocol, the user agent,
-# and the proxy headers behind a load balancer.
+# (engine.io's websocket check), Reflex's version subprotocol, and the proxy
+# headers behind a load balancer. The user agent is not among them: sessions
+# record it from the HTTP requests that create them.
 SOCKET_HEADERS = frozenset(
     {
         b"cookie",
@@ -69,7 +70,6 @@ SOCKET_HEADERS = frozenset(
         b"host",
         b"origin",
         b"sec-websocket-protocol",
-        b"user-agent",
         b"forwarded",
         b"x-forwarded-for",
         b"x-forwarded-host",

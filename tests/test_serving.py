@@ -80,7 +80,7 @@ def test_the_socket_skips_the_http_stack_and_keeps_only_the_headers_it_reads() -
     assert kept == {name: value for name, value in BROWSER_SOCKET_HEADERS if name in SOCKET_HEADERS}
     assert kept[b"cookie"] == b"chat_app.session_token=abc.def"
     assert {b"host", b"origin", b"upgrade", b"connection", b"sec-websocket-protocol"} <= set(kept)
-    assert not {b"accept-language", b"sec-websocket-key", b"pragma"} & set(kept)
+    assert not {b"accept-language", b"sec-websocket-key", b"pragma", b"user-agent"} & set(kept)
 
 
 def test_http_and_other_websockets_take_the_usual_way_untouched() -> None:
