@@ -1,4 +1,4 @@
-"""How the back-end worker processes run: respawned when one dies, with tuned garbage collection.
+"""How the back end is served: workers respawned, garbage collection tuned, the socket routed straight.
 
 Reflex 0.10.1 starts Granian without `respawn_failed_workers`, so a worker that
 exits unexpectedly (killed, out of memory, or Granian's own websocket-close
@@ -59,9 +59,10 @@ async def tune_garbage_collection() -> None:
 
 # What the socket's code reads: the session cookie (the socket guard), host and
 # origin (engine.io's origin check, links the app builds), upgrade and connection
-# (engine.io's websocket check), Reflex's version subprotocol, and the proxy
-# headers behind a load balancer. The user agent is not among them: sessions
-# record it from the HTTP requests that create them.
+# (engine.io's websocket check), Reflex's version subprotocol, and behind a load
+# balancer X-Forwarded-For (Reflex's client IP, with trusted_proxy_hops) and
+# X-Forwarded-Host / -Proto (engine.io's origin check). The user agent is not
+# among them: sessions record it from the HTTP requests that create them.
 SOCKET_HEADERS = frozenset(
     {
         b"cookie",
@@ -70,11 +71,9 @@ SOCKET_HEADERS = frozenset(
         b"host",
         b"origin",
         b"sec-websocket-protocol",
-        b"forwarded",
         b"x-forwarded-for",
         b"x-forwarded-host",
         b"x-forwarded-proto",
-        b"x-real-ip",
     }
 )
 

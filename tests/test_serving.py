@@ -28,6 +28,9 @@ BROWSER_SOCKET_HEADERS = [
     (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
     (b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits"),
     (b"sec-websocket-protocol", b"0.10.1"),
+    # added by a reverse proxy in front of the app
+    (b"x-forwarded-for", b"203.0.113.7"),
+    (b"x-real-ip", b"203.0.113.7"),
 ]
 
 
@@ -81,6 +84,8 @@ def test_the_socket_skips_the_http_stack_and_keeps_only_the_headers_it_reads() -
     assert kept[b"cookie"] == b"chat_app.session_token=abc.def"
     assert {b"host", b"origin", b"upgrade", b"connection", b"sec-websocket-protocol"} <= set(kept)
     assert not {b"accept-language", b"sec-websocket-key", b"pragma", b"user-agent"} & set(kept)
+    assert kept[b"x-forwarded-for"] == b"203.0.113.7"  # Reflex's client IP behind a proxy
+    assert b"x-real-ip" not in kept
 
 
 def test_http_and_other_websockets_take_the_usual_way_untouched() -> None:
