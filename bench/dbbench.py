@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,15 @@ def _rows(conversation_id: int, senders: tuple[int, int], count: int, tag: str) 
 
 
 def _bulk_load(engine, conversation_id: int, senders: tuple[int, int], count: int, tag: str) -> None:
+    bulk_insert_messages(engine, _rows(conversation_id, senders, count, tag), [conversation_id])
+
+
+def bulk_insert_messages(engine, rows: Iterable[tuple[int, int, str, str]], conversation_ids: Iterable[int]) -> None:
+    """Insert (conversation_id, sender_id, body, client_message_id) rows straight into the database.
+
+    PostgreSQL takes them with COPY, SQLite with executemany in batches; then each
+    of `conversation_ids` points at its newest message (as `send_message` leaves it).
+    """
     now = datetime.now(UTC)
     raw = engine.raw_connection()
     try:
@@ -65,13 +74,13 @@ def _bulk_load(engine, conversation_id: int, senders: tuple[int, int], count: in
                 with cursor.copy(
                     "COPY message (conversation_id, sender_id, body, client_message_id, created_at) FROM STDIN"
                 ) as copy:
-                    for row in _rows(conversation_id, senders, count, tag):
+                    for row in rows:
                         copy.write_row((*row, now))
         else:
             stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
             cursor = raw.cursor()
             batch = []
-            for row in _rows(conversation_id, senders, count, tag):
+            for row in rows:
                 batch.append((*row, stamp))
                 if len(batch) >= BATCH:
                     cursor.executemany(
@@ -93,7 +102,7 @@ def _bulk_load(engine, conversation_id: int, senders: tuple[int, int], count: in
             text(
                 "UPDATE conversation SET last_message_id = (SELECT max(id) FROM message WHERE conversation_id = :c) WHERE id = :c"
             ),
-            {"c": conversation_id},
+            [{"c": conversation_id} for conversation_id in conversation_ids],
         )
     with engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))

@@ -52,6 +52,18 @@ def table(results: dict) -> str:
         if "redis_kib_per_client" in setup:
             memory += f", Redis {setup['redis_kib_per_client']} KiB"
         lines.append(memory)
+        for history in target.get("with_history", []):
+            line = (
+                f"  with {history['messages_per_conversation']:,} messages in every conversation (a fresh server, "
+                f"{history['thread_rows_shown_mean']} shown per tab, {history['frame_bytes_per_tab']:,} bytes of frames "
+                f"per tab): {history['server_kib_per_client']} KiB per idle tab"
+            )
+            after = history.get("after_one_more_message")
+            if after:
+                line += f"; after one more message in each, {after['server_kib_per_client']} KiB"
+            if "redis_kib_per_client" in history:
+                line += f", Redis {history['redis_kib_per_client']} KiB"
+            lines.append(line)
         if "sign_in_sequential_ms" in target:
             s = target["sign_in_sequential_ms"]
             lines.append(f"  sign-in, sequential (n={s['n']}): p50 {s['p50']} ms, p99 {s['p99']} ms")

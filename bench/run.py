@@ -19,7 +19,8 @@ same tabs and rooms are then measured against the bare python-socketio relay
 (bench/relay.py). Also: sign-in latency and a storm of concurrent sign-ins
 during 50 sends/s, twice the sustained rate with a final check that every
 tab's thread equals the database, and database-only history-page and commit
-timings. Writes bench/results/<timestamp>.json and .png; prints a table.
+timings. Memory per tab is measured once more on a fresh server whose
+conversations already hold a long history (bench/history.py). Writes bench/results/<timestamp>.json and .png; prints a table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rates", default="50,200", help="offered sends/s, comma-separated")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 tabs, 5 s phases, 100k-row history")
     parser.add_argument("--history-rows", type=int, help="messages in the big history conversation (default 1,000,000; 100,000 with --quick)")
+    parser.add_argument(
+        "--history-messages", default="1000",
+        help="memory per tab again on a fresh server whose conversations hold this many messages each; "
+        "a comma-separated list measures each (0: skip)",
+    )
     parser.add_argument("--no-relay", action="store_true", help="skip the bare relay baseline")
     parser.add_argument("--no-db", action="store_true", help="skip the database-only figures")
     parser.add_argument("--no-overload", action="store_true", help="skip the overload phase and final check")
@@ -61,6 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.seconds = args.seconds or (5.0 if args.quick else 20.0)
     args.history_rows = args.history_rows or (100_000 if args.quick else 1_000_000)
     args.rate_list = [float(rate) for rate in args.rates.split(",") if rate.strip()]
+    args.history_list = [int(n) for n in args.history_messages.split(",") if n.strip() and int(n) > 0]
     return args
 
 
@@ -271,7 +278,14 @@ async def run_all(args, results: dict, work_root: Path, stamp: str) -> None:
     }
     print(f"population: {results['population']}", flush=True)
     for name in parse_configs(args.config):
-        results["targets"].append(await measure_reflex(name, args, plan, work_root, stamp))
+        entry = await measure_reflex(name, args, plan, work_root, stamp)
+        results["targets"].append(entry)
+        for messages in args.history_list:
+            from bench.history import measure_history_memory
+
+            entry.setdefault("with_history", []).append(
+                await measure_history_memory(name, args, plan, work_root, messages=messages)
+            )
     if not args.no_relay:
         results["targets"].append(await measure_relay(args, plan, work_root))
 
