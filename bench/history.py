@@ -61,13 +61,13 @@ def seed_history(
 
 
 async def _one_more_message(
-    fleet, accounts: list[Account], plan: Plan, conversation_ids: list[int], *, rss_before_tabs: float
+    fleet, accounts: list[Account], plan: Plan, conversation_ids: list[int], *, setup: dict
 ) -> dict:
     """Send one message in every conversation, wait until the sockets are quiet, read the memory again.
 
-    `rss_before_tabs` is the server's RSS before any tab opened (bytes), as in the first reading.
+    Growth is counted from before any tab opened (`setup`, the first reading), as there.
     """
-    from bench.load import wait_quiet
+    from bench.load import _redis_memory, wait_quiet
     from bench.population import api_session
 
     semaphore = asyncio.Semaphore(8)
@@ -88,10 +88,16 @@ async def _one_more_message(
     rss_after = fleet.tree.rss()
     received = sum(1 for socket in fleet.sockets if socket.thread and "one more message" in socket.thread[-1][1])
     tabs = max(1, len(fleet.sockets))
-    return {
+    after = {
         "tabs_showing_it": received,
-        "server_kib_per_client": round((rss_after - rss_before_tabs) / 1024 / tabs, 1),
+        "server_kib_per_client": round((rss_after - setup["server_rss_before_mib"] * 2**20) / 1024 / tabs, 1),
     }
+    redis_after = _redis_memory(fleet.target)
+    if redis_after is not None and "redis_used_memory_before_mib" in setup:
+        after["redis_kib_per_client"] = round(
+            (redis_after - setup["redis_used_memory_before_mib"] * 2**20) / 1024 / tabs, 1
+        )
+    return after
 
 
 async def measure_history_memory(name: str, args, plan: Plan, work_root: Path, *, messages: int) -> dict:
@@ -124,7 +130,7 @@ async def measure_history_memory(name: str, args, plan: Plan, work_root: Path, *
             setup["thread_rows_shown_mean"] = round(sum(shown) / max(1, len(shown)), 1)
             setup["frame_bytes_per_tab"] = round(fleet.tracker.frame_bytes / max(1, len(fleet.sockets)))
             setup["after_one_more_message"] = await _one_more_message(
-                fleet, accounts, plan, conversation_ids, rss_before_tabs=setup["server_rss_before_mib"] * 2**20
+                fleet, accounts, plan, conversation_ids, setup=setup
             )
         finally:
             await close_fleet(fleet)

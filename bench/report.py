@@ -58,11 +58,13 @@ def table(results: dict) -> str:
                 f"{history['thread_rows_shown_mean']} shown per tab, {history['frame_bytes_per_tab']:,} bytes of frames "
                 f"per tab): {history['server_kib_per_client']} KiB per idle tab"
             )
+            if "redis_kib_per_client" in history:
+                line += f", Redis {history['redis_kib_per_client']} KiB"
             after = history.get("after_one_more_message")
             if after:
                 line += f"; after one more message in each, {after['server_kib_per_client']} KiB"
-            if "redis_kib_per_client" in history:
-                line += f", Redis {history['redis_kib_per_client']} KiB"
+                if "redis_kib_per_client" in after:
+                    line += f", Redis {after['redis_kib_per_client']} KiB"
             lines.append(line)
         if "sign_in_sequential_ms" in target:
             s = target["sign_in_sequential_ms"]
