@@ -4,9 +4,10 @@ import os
 
 import reflex as rx
 
-from chat_app.serving import respawn_failed_workers
+from chat_app.serving import limit_malloc_arenas, respawn_failed_workers
 
 respawn_failed_workers()
+limit_malloc_arenas()
 
 config = rx.Config(
     app_name="chat_app",

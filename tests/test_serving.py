@@ -1,8 +1,11 @@
-"""The event websocket goes straight to Reflex's socket app, with only the headers it reads."""
+"""How the back end is served: the event websocket straight to Reflex's socket app, one malloc arena."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -11,7 +14,8 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 import chat_app.chat_app
-from chat_app.serving import SOCKET_HEADERS, route_sockets_straight
+from chat_app.serving import SOCKET_HEADERS, limit_malloc_arenas, route_sockets_straight
+from tests.support.server import PROJECT_ROOT
 
 BROWSER_SOCKET_HEADERS = [
     (b"host", b"localhost:3000"),
@@ -110,3 +114,53 @@ def test_the_real_app_has_the_socket_mount_it_routes_to() -> None:
     # Reflex 0.10.1 offers no public handle on its socket app; this fails if the mount moves.
     route = route_sockets_straight(chat_app.chat_app.app, Recorder())
     assert callable(route)
+
+
+ARENA_PROBE = """
+import ctypes, sys, threading
+from chat_app.serving import limit_malloc_arenas
+
+if sys.argv[1] == "limited":
+    assert limit_malloc_arenas(1)
+kept = []
+together = threading.Barrier(4)
+
+def allocate():
+    together.wait()  # alive at once: an exiting thread's arena would be handed on
+    for _ in range(200):
+        kept.append(bytes(4096))  # past pymalloc's 512-byte limit: straight from malloc
+    together.wait()
+
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+sys.stderr.flush()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _malloc_arenas_after_four_threads(mode: str) -> int:
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    result = subprocess.run(
+        [sys.executable, "-c", ARENA_PROBE, mode],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return sum(1 for line in result.stderr.splitlines() if line.startswith("Arena "))
+
+
+def test_one_malloc_arena_serves_every_thread():
+    # Without the limit, glibc gives each new thread an arena of its own.
+    assert _malloc_arenas_after_four_threads("unlimited") >= 4
+    assert _malloc_arenas_after_four_threads("limited") == 1
+
+
+def test_an_arena_limit_set_in_the_environment_is_left_to_glibc(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas(1) is False
