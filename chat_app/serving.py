@@ -61,10 +61,12 @@ def limit_malloc_arenas(count: int = 1) -> bool:
     glibc gives each new thread that allocates an arena of its own, up to eight
     per core, and memory freed in one arena is not reused for another's
     allocations. A worker's threads (the event loop, the database threads)
-    each grow their own: with 1,000 open tabs that was 9-20 KiB more RSS per
-    tab than with one arena (README, "Measured"). The threads allocate under
-    the GIL, so one arena costs them little contention. A MALLOC_ARENA_MAX set
-    in the environment is left to glibc.
+    each grow their own: with 1,000 open tabs that was 4-20 KiB more RSS per
+    tab than with one arena (README, "Measured"). The price: SQLite works in
+    the database threads without the GIL, so they and the event loop can wait
+    for each other on the one arena; deliveries per second at saturation moved
+    within the benchmark's noise. A MALLOC_ARENA_MAX set in the environment is
+    left to glibc.
 
     Args:
         count: The arenas to allow.
