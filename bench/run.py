@@ -20,7 +20,8 @@ same tabs and rooms are then measured against the bare python-socketio relay
 during 50 sends/s, twice the sustained rate with a final check that every
 tab's thread equals the database, and database-only history-page and commit
 timings. Memory per tab is measured once more on a fresh server whose
-conversations already hold a long history (bench/history.py). Writes bench/results/<timestamp>.json and .png; prints a table.
+conversations already hold a long history (bench/history.py). Writes
+bench/results/<timestamp>.json and .png; prints a table.
 """
 
 from __future__ import annotations

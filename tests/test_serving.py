@@ -122,6 +122,8 @@ from chat_app.serving import limit_malloc_arenas
 
 if sys.argv[1] == "limited":
     assert limit_malloc_arenas(1)
+elif sys.argv[1] == "rxconfig":
+    import rxconfig  # what `reflex run` loads before Granian forks the workers
 kept = []
 together = threading.Barrier(4)
 
@@ -159,6 +161,10 @@ def test_one_malloc_arena_serves_every_thread():
     # Without the limit, glibc gives each new thread an arena of its own.
     assert _malloc_arenas_after_four_threads("unlimited") >= 4
     assert _malloc_arenas_after_four_threads("limited") == 1
+
+
+def test_the_app_config_sets_the_arena_limit():
+    assert _malloc_arenas_after_four_threads("rxconfig") == 1
 
 
 def test_an_arena_limit_set_in_the_environment_is_left_to_glibc(monkeypatch):
