@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from chat_app.components.layout import field_error
+from chat_app.states.session import SessionState
 from chat_app.states.thread import MessageRow, ThreadState
 
 # Made in the browser at each submit: a send re-delivered by the socket carries
@@ -77,11 +78,17 @@ def _status(row: MessageRow) -> rx.Component:
     )
 
 
+def _is_mine(row: MessageRow) -> rx.Var[bool]:
+    # Decided here, not in the row: a stored row is one object for all its viewers.
+    return row["sender_id"] == SessionState.user_id
+
+
 def _message(row: MessageRow) -> rx.Component:
+    mine = _is_mine(row)
     return rx.box(
         rx.vstack(
             rx.cond(
-                ~row["mine"],
+                ~mine,
                 rx.text(
                     row["sender_name"],
                     size="1",
@@ -99,8 +106,8 @@ def _message(row: MessageRow) -> rx.Component:
                     white_space="pre-wrap",
                     word_break="break-word",
                 ),
-                background=rx.cond(row["mine"], "var(--accent-9)", "var(--gray-a3)"),
-                color=rx.cond(row["mine"], "var(--accent-contrast)", "var(--gray-12)"),
+                background=rx.cond(mine, "var(--accent-9)", "var(--gray-a3)"),
+                color=rx.cond(mine, "var(--accent-contrast)", "var(--gray-12)"),
                 opacity=rx.cond(row["status"] == "sent", "1", "0.7"),
                 padding="0.5rem 0.75rem",
                 border_radius="var(--radius-4)",
@@ -108,12 +115,12 @@ def _message(row: MessageRow) -> rx.Component:
             ),
             _status(row),
             spacing="1",
-            align=rx.cond(row["mine"], "end", "start"),
+            align=rx.cond(mine, "end", "start"),
         ),
         display="flex",
-        justify_content=rx.cond(row["mine"], "flex-end", "flex-start"),
+        justify_content=rx.cond(mine, "flex-end", "flex-start"),
         width="100%",
-        class_name=rx.cond(row["mine"], "message message-mine", "message message-theirs"),
+        class_name=rx.cond(mine, "message message-mine", "message message-theirs"),
         custom_attrs={"data-message-id": row["id"], "data-client-id": row["client_id"]},
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from typing import TypedDict
 
 import reflex as rx
@@ -28,7 +29,7 @@ TYPING_SHOWN_SECONDS = 5.0
 
 
 class MessageRow(TypedDict):
-    """One message as the thread shows it. Pending rows have id 0."""
+    """One message as the thread shows it, the same for every viewer. Pending rows have id 0."""
 
     id: int
     client_id: str
@@ -36,24 +37,50 @@ class MessageRow(TypedDict):
     sender_name: str
     body: str
     created_at: str
-    mine: bool
     status: str  # "sent", "sending" or "failed"
     error: str
 
 
-def message_row(view: MessageView, *, viewer_id: int) -> MessageRow:
-    """Shape a stored message for the thread."""
-    return MessageRow(
-        id=view.id,
-        client_id=view.client_message_id,
-        sender_id=view.sender_id,
-        sender_name=view.sender_name,
-        body=view.body,
-        created_at=isoformat(view.created_at),
-        mine=view.sender_id == viewer_id,
-        status="sent",
-        error="",
-    )
+class _StoredRow(dict):
+    """A stored message's row: one object for every tab that shows the message.
+
+    Stored messages never change, so the tabs of a conversation's members hold
+    the same row instead of a copy each. It refuses changes, because a change
+    would show in all of them; a pending row is a plain dict of its tab's own.
+    """
+
+    __slots__ = ("__weakref__",)
+
+    def __reduce__(self):
+        return (_StoredRow, (dict(self),))
+
+    def _refuse(self, *_args, **_kwargs):
+        raise TypeError("a stored message's row is shared by tabs: copy it to change it")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+
+# Rows live as long as some tab shows them. Only the event loop's thread uses this.
+_stored_rows: weakref.WeakValueDictionary[int, _StoredRow] = weakref.WeakValueDictionary()
+
+
+def message_row(view: MessageView) -> MessageRow:
+    """The thread's row for a stored message, shared with every tab that already shows it."""
+    row = _stored_rows.get(view.id)
+    if row is None:
+        row = _StoredRow(
+            id=view.id,
+            client_id=view.client_message_id,
+            sender_id=view.sender_id,
+            sender_name=view.sender_name,
+            body=view.body,
+            created_at=isoformat(view.created_at),
+            status="sent",
+            error="",
+        )
+        _stored_rows[view.id] = row
+    return row  # type: ignore[return-value]  (a dict with MessageRow's keys)
 
 
 def conversation_id_from_path(path: str) -> int:
@@ -117,14 +144,14 @@ class ThreadState(rx.State):
     def _last_stored_id(self) -> int:
         return max((row["id"] for row in self._shown()), default=0)
 
-    def _merge(self, rows: list[MessageRow]) -> None:
+    def _merge(self, rows: list[MessageRow], *, viewer_id: int) -> None:
         """Add stored rows, replacing their pending twins; keep server order, no duplicates."""
         shown = self._shown()
         by_id = {row["id"]: row for row in shown if row["id"]}
         arrived_client_ids = set()
         for row in rows:
             by_id[row["id"]] = row
-            if row["mine"]:
+            if row["sender_id"] == viewer_id:
                 arrived_client_ids.add(row["client_id"])
         pending = [
             row for row in shown if not row["id"] and row["client_id"] not in arrived_client_ids
@@ -177,7 +204,7 @@ class ThreadState(rx.State):
         finally:
             self.loading = False
         self.title, self.member_count = summary.title, len(summary.members)
-        self._show([message_row(view, viewer_id=session_state.user_id) for view in views])
+        self._show([message_row(view) for view in views])
         self.has_older = len(views) == conversations.PAGE_SIZE
         await self._mark_read(session_state.user_id)
 
@@ -212,7 +239,7 @@ class ThreadState(rx.State):
                 after=after,
                 limit=conversations.PAGE_SIZE_MAX,
             )
-            self._merge([message_row(view, viewer_id=user_id) for view in views])
+            self._merge([message_row(view) for view in views], viewer_id=user_id)
             if len(views) < conversations.PAGE_SIZE_MAX:
                 return
             after = views[-1].id
@@ -258,7 +285,7 @@ class ThreadState(rx.State):
             return
         finally:
             self.loading_older = False
-        older = [message_row(view, viewer_id=session_state.user_id) for view in views]
+        older = [message_row(view) for view in views]
         self._show(older + self._shown())
         self.has_older = len(views) == conversations.PAGE_SIZE
 
@@ -299,7 +326,6 @@ class ThreadState(rx.State):
                     sender_name=session_state.user_name,
                     body=body.strip(),
                     created_at="",
-                    mine=True,
                     status="sending",
                     error="",
                 )
@@ -348,7 +374,7 @@ class ThreadState(rx.State):
             self._set_pending_status(client_id, "failed", "Could not reach the server")
             yield rx.toast.error("Message not sent: the server could not store it. Retry?")
             return
-        self._merge([message_row(result.message, viewer_id=session_state.user_id)])
+        self._merge([message_row(result.message)], viewer_id=session_state.user_id)
         if result.created:
             push.publish(
                 result.member_ids,
@@ -406,7 +432,7 @@ class ThreadState(rx.State):
             return
         message = payload.get("message")
         if message is not None and self._holds(payload.get("previous_message_id", -1)):
-            self._merge([message_row(message, viewer_id=session_state.user_id)])
+            self._merge([message_row(message)], viewer_id=session_state.user_id)
         else:
             try:
                 await self._catch_up(session_state.user_id)

@@ -121,6 +121,17 @@ def test_two_people_and_a_second_tab_message_in_real_time(new_context, app_serve
     # Every tab shows the database's order, each message once: no loss, no duplicates.
     for page in (alice, bob, alice_second_tab):
         expect(page.locator("#message-list .message-body")).to_have_text(list(stored))
+    # Each side shows its own messages as its own (on the right), the other's as theirs.
+    bob_wrote = {"Hello One", "bob 0", "bob 1", "bob 2"}
+    alice_sent = [text for text in stored if text not in bob_wrote]
+    bob_sent = [text for text in stored if text in bob_wrote]
+    for page, own, others in (
+        (alice, alice_sent, bob_sent),
+        (alice_second_tab, alice_sent, bob_sent),
+        (bob, bob_sent, alice_sent),
+    ):
+        expect(page.locator(".message-mine .message-body")).to_have_text(own)
+        expect(page.locator(".message-theirs .message-body")).to_have_text(others)
     assert bob.locator("#message-list img").count() == 0
     assert dialogs == []
 

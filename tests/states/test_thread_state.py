@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import pickle
+from datetime import UTC, datetime
+
 import pytest
 from reflex.state import State
 
 import chat_app.chat_app  # noqa: F401  (builds the app's state tree)
-from chat_app.states.thread import LATEST_KEEP, LATEST_MAX, MessageRow, ThreadState
+from chat_app.domain.conversations import MessageView
+from chat_app.states import thread as thread_module
+from chat_app.states.thread import LATEST_KEEP, LATEST_MAX, MessageRow, ThreadState, message_row
 
 
 def row(message_id: int, *, pending: str = "") -> MessageRow:
@@ -17,7 +23,6 @@ def row(message_id: int, *, pending: str = "") -> MessageRow:
         sender_name="Ada",
         body=f"message {message_id}",
         created_at="",
-        mine=True,
         status="sending" if pending else "sent",
         error="",
     )
@@ -65,3 +70,44 @@ def test_unchanged_rows_send_nothing_and_older_pages_refold(thread: ThreadState)
     older = [row(i) for i in range(50, 100)]
     assert sent_again(thread, older + rows) == {"earlier"}
     assert sent_again(thread, []) == {"earlier", "latest"}
+
+
+def stored(message_id: int, *, sender_id: int, client_id: str) -> MessageView:
+    return MessageView(
+        id=message_id,
+        conversation_id=1,
+        sender_id=sender_id,
+        sender_name=f"user {sender_id}",
+        body=f"message {message_id}",
+        client_message_id=client_id,
+        created_at=datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+    )
+
+
+def test_tabs_showing_a_message_share_one_row_that_refuses_changes() -> None:
+    first = message_row(stored(70001, sender_id=2, client_id="k1"))
+    again = message_row(stored(70001, sender_id=2, client_id="k1"))
+    assert first is again
+    assert first["created_at"] == "2026-11-24T12:00:00.000Z"
+    with pytest.raises(TypeError):
+        first["body"] = "changed in one tab, seen in all"
+    with pytest.raises(TypeError):
+        first.update(body="changed")
+    # Redis keeps states pickled: the row survives the round trip.
+    assert pickle.loads(pickle.dumps(first)) == first
+
+    # Once no tab shows it, the row is gone: the sharing keeps nothing alive.
+    del first, again
+    gc.collect()
+    assert 70001 not in thread_module._stored_rows
+
+
+def test_a_stored_row_replaces_only_the_viewers_own_pending_twin(thread: ThreadState) -> None:
+    thread._show([row(0, pending="same-id")])  # the viewer (user 1) is sending
+
+    # Someone else's message with the same client id is not the viewer's send.
+    thread._merge([message_row(stored(70010, sender_id=2, client_id="same-id"))], viewer_id=1)
+    assert [(r["id"], r["status"]) for r in thread._shown()] == [(70010, "sent"), (0, "sending")]
+
+    thread._merge([message_row(stored(70011, sender_id=1, client_id="same-id"))], viewer_id=1)
+    assert [r["id"] for r in thread._shown()] == [70010, 70011]
