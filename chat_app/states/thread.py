@@ -52,7 +52,8 @@ class _StoredRow(dict):
     __slots__ = ("__weakref__",)
 
     def __reduce__(self):
-        return (_StoredRow, (dict(self),))
+        # A tab's state loaded from Redis shares its rows with the states in memory too.
+        return (_shared_row, (dict(self),))
 
     def _refuse(self, *_args, **_kwargs):
         raise TypeError("a stored message's row is shared by tabs: copy it to change it")
@@ -65,21 +66,30 @@ class _StoredRow(dict):
 _stored_rows: weakref.WeakValueDictionary[int, _StoredRow] = weakref.WeakValueDictionary()
 
 
+def _shared_row(fields: dict) -> _StoredRow:
+    """The row of message `fields["id"]` that tabs already hold, else a new one of `fields`."""
+    row = _stored_rows.get(fields["id"])
+    if row is None:
+        row = _stored_rows[fields["id"]] = _StoredRow(fields)
+    return row
+
+
 def message_row(view: MessageView) -> MessageRow:
     """The thread's row for a stored message, shared with every tab that already shows it."""
     row = _stored_rows.get(view.id)
     if row is None:
-        row = _StoredRow(
-            id=view.id,
-            client_id=view.client_message_id,
-            sender_id=view.sender_id,
-            sender_name=view.sender_name,
-            body=view.body,
-            created_at=isoformat(view.created_at),
-            status="sent",
-            error="",
+        row = _shared_row(
+            {
+                "id": view.id,
+                "client_id": view.client_message_id,
+                "sender_id": view.sender_id,
+                "sender_name": view.sender_name,
+                "body": view.body,
+                "created_at": isoformat(view.created_at),
+                "status": "sent",
+                "error": "",
+            }
         )
-        _stored_rows[view.id] = row
     return row  # type: ignore[return-value]  (a dict with MessageRow's keys)
 
 

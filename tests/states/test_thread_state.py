@@ -93,13 +93,17 @@ def test_tabs_showing_a_message_share_one_row_that_refuses_changes() -> None:
         first["body"] = "changed in one tab, seen in all"
     with pytest.raises(TypeError):
         first.update(body="changed")
-    # Redis keeps states pickled: the row survives the round trip.
-    assert pickle.loads(pickle.dumps(first)) == first
+    # Redis keeps states pickled: a state loaded from it shares the row too.
+    assert pickle.loads(pickle.dumps(first)) is first
+    saved = pickle.dumps([first])
 
     # Once no tab shows it, the row is gone: the sharing keeps nothing alive.
     del first, again
     gc.collect()
     assert 70001 not in thread_module._stored_rows
+    [loaded] = pickle.loads(saved)
+    assert loaded["body"] == "message 70001"
+    assert message_row(stored(70001, sender_id=2, client_id="k1")) is loaded
 
 
 def test_a_stored_row_replaces_only_the_viewers_own_pending_twin(thread: ThreadState) -> None:
