@@ -12,7 +12,7 @@ from chat_app.realtime import push
 from chat_app.realtime.expiry import watch_session_expiry
 from chat_app.realtime.guard import SocketGuard
 from chat_app.realtime.redis_watch import watch_for_redis_restarts
-from chat_app.serving import ChatApp, tune_garbage_collection
+from chat_app.serving import ChatApp, draw_event_ids_in_process, tune_garbage_collection
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
 from chat_app.states.inbox import InboxState
@@ -20,6 +20,7 @@ from chat_app.states.session import SessionState
 from chat_app.states.subscriptions import subscribe_states
 from chat_app.states.thread import ThreadState
 
+draw_event_ids_in_process()
 app = ChatApp(api_transformer=[serve_api_beside, add_security_headers])
 app.add_middleware(SocketGuard(binding_state=SessionState, bound_user_attribute="_bound_user_id"))
 push.bind_app(app)

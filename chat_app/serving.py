@@ -16,6 +16,8 @@ does not hold that middleware's frames for its whole life.
 
 glibc's malloc is limited to one arena (`limit_malloc_arenas`, called from
 `rxconfig.py` before Granian forks its workers).
+
+Reflex's per-event ids are drawn without a system call (`draw_event_ids_in_process`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import ctypes
 import functools
 import gc
 import os
+import random
 
 import reflex as rx
 from reflex.config import get_config
@@ -84,6 +87,34 @@ def limit_malloc_arenas(count: int = 1) -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return mallopt(_M_ARENA_MAX, count) == 1
+
+
+def draw_event_ids_in_process() -> None:
+    """Draw Reflex's event-context ids from an in-process generator, not from `os.urandom`.
+
+    Reflex 0.10.1 gives every event, and every `App.modify_state` (each push to
+    each tab), a fresh id (`EventContext.txid`, a key of its own task
+    bookkeeping that never leaves the server) from `os.urandom(6)`. CPython
+    releases the GIL around that system call, so on a busy worker the event
+    loop then waits for the database threads to hand the GIL back, every time.
+    The ids need to be distinct, not secret: a per-process Mersenne Twister,
+    seeded from the OS once, gives the same 48 random bits while holding the GIL.
+    """
+    import reflex_base.event.context as context
+
+    if not isinstance(context.os, _OsWithInProcessUrandom):
+        # Reflex's `_new_txid` reads `os.urandom` through its module's global `os`.
+        context.os = _OsWithInProcessUrandom()
+
+
+class _OsWithInProcessUrandom:
+    """The `os` module as Reflex's event-context module sees it: `urandom` drawn in process."""
+
+    def __init__(self) -> None:
+        self.urandom = random.Random().randbytes
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
 
 
 async def tune_garbage_collection() -> None:

@@ -1,20 +1,27 @@
-"""How the back end is served: the event websocket straight to Reflex's socket app, one malloc arena."""
+"""How the back end is served: the event websocket straight to Reflex's socket app, one malloc arena, event ids drawn in process."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import reflex_base.event.context as event_context
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 import chat_app.chat_app
-from chat_app.serving import SOCKET_HEADERS, limit_malloc_arenas, route_sockets_straight
+from chat_app.serving import (
+    SOCKET_HEADERS,
+    draw_event_ids_in_process,
+    limit_malloc_arenas,
+    route_sockets_straight,
+)
 from tests.support.server import PROJECT_ROOT
 
 BROWSER_SOCKET_HEADERS = [
@@ -170,3 +177,38 @@ def test_the_app_config_sets_the_arena_limit():
 def test_an_arena_limit_set_in_the_environment_is_left_to_glibc(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas(1) is False
+
+
+def _event_context() -> event_context.EventContext:
+    return event_context.EventContext(token="tab", state_manager=None, enqueue_impl=None)  # type: ignore[arg-type]
+
+
+def test_event_ids_are_drawn_without_the_system_call(monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(os, "urandom", lambda size: calls.append(size) or bytes(size))
+    monkeypatch.setattr(event_context, "os", os)  # Reflex as shipped; restored after the test
+    _event_context()
+    assert calls == [6]  # as shipped, every event context costs a getrandom call
+
+    draw_event_ids_in_process()
+    ids = {_event_context().txid for _ in range(1000)}
+    assert calls == [6]
+    assert len(ids) == 1000
+    assert all(re.fullmatch("[0-9a-f]{12}", txid) for txid in ids)
+
+
+def test_the_app_draws_event_ids_in_process():
+    # The app module, which every worker imports, sets it up.
+    check = (
+        "import os; import chat_app.chat_app; import reflex_base.event.context as event_context; "
+        "print(event_context.os is not os)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "True"
