@@ -1,11 +1,13 @@
 """Summarise a `py-spy record --format raw` file (collapsed stacks): where the samples went.
 
     python -m bench.pyspy_summary bench/results/<stamp>-<config>-<rate>.pyspy.txt [--top 25]
-                                  [--thread MainThread]
+                                  [--thread MainThread] [--through BaseEventLoop._run_once]
 
 `--thread` keeps only the samples of threads whose name contains it (the file
 must come from `BENCH_PYSPY_ARGS=--threads`): MainThread is the event loop,
-asyncio_N the database threads.
+asyncio_N the database threads. `--through` keeps only the stacks with a frame
+of that function, which needs no thread names: `BaseEventLoop._run_once` is the
+event loop.
 
 Prints, per process, the share of samples whose stack contains each function
 (inclusive) and whose innermost frame is each function (self), plus a few
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--thread", help="only threads whose name contains this")
+    parser.add_argument("--through", help="only stacks with a frame of this function")
     args = parser.parse_args()
     per_process: dict[str, list[tuple[list[str], int]]] = {}
     for line in args.path.read_text(errors="replace").splitlines():
@@ -61,6 +64,8 @@ def main() -> None:
             for frame in frames
             if not frame.startswith(("process ", "thread "))
         ]
+        if args.through and not any(frame.startswith(f"{args.through} (") for frame in frames):
+            continue
         per_process.setdefault(process, []).append((frames, int(count)))
     for process, stacks in sorted(per_process.items(), key=lambda kv: -sum(c for _, c in kv[1])):
         total = sum(count for _, count in stacks)
