@@ -67,18 +67,24 @@ _stored_rows: weakref.WeakValueDictionary[int, _StoredRow] = weakref.WeakValueDi
 
 
 def _shared_row(fields: dict) -> _StoredRow:
-    """The row of message `fields["id"]` that tabs already hold, else a new one of `fields`."""
+    """The row tabs already hold for message `fields["id"]` if it equals `fields`, else a new one."""
     row = _stored_rows.get(fields["id"])
     if row is None:
         row = _stored_rows[fields["id"]] = _StoredRow(fields)
+    elif row != fields:
+        row = _StoredRow(fields)
     return row
 
 
 def message_row(view: MessageView) -> MessageRow:
-    """The thread's row for a stored message, shared with every tab that already shows it."""
+    """The thread's row for a stored message, shared with every tab that already shows it.
+
+    A message's text never changes, but its sender's name can: a row made before
+    the sender renamed themselves is not handed to a tab that reads the new name.
+    """
     row = _stored_rows.get(view.id)
-    if row is None:
-        row = _shared_row(
+    if row is None or row["sender_name"] != view.sender_name:
+        row = _stored_rows[view.id] = _StoredRow(
             {
                 "id": view.id,
                 "client_id": view.client_message_id,

@@ -72,12 +72,14 @@ def test_unchanged_rows_send_nothing_and_older_pages_refold(thread: ThreadState)
     assert sent_again(thread, []) == {"earlier", "latest"}
 
 
-def stored(message_id: int, *, sender_id: int, client_id: str) -> MessageView:
+def stored(
+    message_id: int, *, sender_id: int, client_id: str, sender_name: str = ""
+) -> MessageView:
     return MessageView(
         id=message_id,
         conversation_id=1,
         sender_id=sender_id,
-        sender_name=f"user {sender_id}",
+        sender_name=sender_name or f"user {sender_id}",
         body=f"message {message_id}",
         client_message_id=client_id,
         created_at=datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
@@ -115,3 +117,13 @@ def test_a_stored_row_replaces_only_the_viewers_own_pending_twin(thread: ThreadS
 
     thread._merge([message_row(stored(70011, sender_id=1, client_id="same-id"))], viewer_id=1)
     assert [r["id"] for r in thread._shown()] == [70010, 70011]
+
+
+def test_a_renamed_sender_gets_a_new_row_and_shown_rows_stay_as_they_were() -> None:
+    before = message_row(stored(70020, sender_id=2, client_id="k", sender_name="Ada"))
+    saved = pickle.dumps(before)
+    after = message_row(stored(70020, sender_id=2, client_id="k", sender_name="Ada L."))
+    assert (before["sender_name"], after["sender_name"]) == ("Ada", "Ada L.")
+    assert message_row(stored(70020, sender_id=2, client_id="k", sender_name="Ada L.")) is after
+    # A tab's state saved before the rename loads with the name it showed.
+    assert pickle.loads(saved)["sender_name"] == "Ada"
