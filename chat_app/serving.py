@@ -111,7 +111,10 @@ class _OsWithInProcessUrandom:
     """The `os` module as Reflex's event-context module sees it: `urandom` drawn in process."""
 
     def __init__(self) -> None:
-        self.urandom = random.Random().randbytes
+        generator = random.Random()
+        self.urandom = generator.randbytes
+        # Granian forks its workers: each draws its own sequence, not a copy of the parent's.
+        os.register_at_fork(after_in_child=generator.seed)
 
     def __getattr__(self, name: str):
         return getattr(os, name)

@@ -197,6 +197,21 @@ def test_event_ids_are_drawn_without_the_system_call(monkeypatch):
     assert all(re.fullmatch("[0-9a-f]{12}", txid) for txid in ids)
 
 
+def test_forked_workers_draw_event_ids_of_their_own():
+    draw_event_ids_in_process()
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker: report its next id and leave at once
+        os.write(writer, _event_context().txid.encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    childs_id = os.read(reader, 64).decode()
+    os.close(reader)
+    assert len(childs_id) == 12
+    assert childs_id != _event_context().txid
+
+
 def test_the_app_draws_event_ids_in_process():
     # The app module, which every worker imports, sets it up.
     check = (
