@@ -16,7 +16,7 @@ received frame without keeping it:
   shows another conversation only sees the message in its conversation list,
   whose row previews the newest message alone: there a frame carrying a newer
   message of that conversation delivers the older ones too ("superseded");
-- each frame carrying ThreadState's thread (its `earlier` and `latest` parts) is parsed to find duplicates (the
+- each frame carrying ThreadState's thread (any of the parts it travels in) is parsed to find duplicates (the
   same message twice in the list) and stale frames (a list lacking a message
   an earlier frame on this tab had, inside the window it still covers).
 """
@@ -55,7 +55,16 @@ BROWSER_HEADERS = {
 EVENT_PREFIX = f"2{NAMESPACE},"  # a socket.io EVENT packet (engine.io has taken its "4")
 TOKEN_RE = re.compile(r"bm(\d+)x")
 THREAD_WINDOW = 300  # chat_app.states.thread.WINDOW_MAX
-THREAD_PARTS = ('"earlier_rx_state_"', '"latest_rx_state_"')  # ThreadState's two lists
+def thread_part_keys() -> tuple[str, ...]:
+    """The delta keys of the lists ThreadState's thread travels in, oldest part first."""
+    import chat_app.chat_app  # noqa: F401  (builds the state tree, as the server does)
+    from chat_app.states.thread import PARTS
+
+    return tuple(f"{part}_rx_state_" for part in PARTS)
+
+
+THREAD_KEYS = thread_part_keys()
+THREAD_PARTS = tuple(f'"{key}"' for key in THREAD_KEYS)
 
 
 def page_constants(web_dir: Path) -> tuple[list[str], str]:
@@ -152,8 +161,7 @@ class BenchSocket(ReflexSocket):
         self.seen: set[int] = set()
         self.ready = asyncio.Event()
         self.thread: list[tuple[int, str]] = []
-        self._earlier: list[dict] = []
-        self._latest: list[dict] = []
+        self._thread_parts: dict[str, list[dict]] = {}
         # The conversation list as last shown: conversation id -> (preview, unread count)
         self.rows: dict[int, tuple[str, int]] = {}
         self._thread_ids_ever: set[int] = set()
@@ -251,13 +259,11 @@ class BenchSocket(ReflexSocket):
         if key and key in raw and any(part in raw for part in THREAD_PARTS):
             frame = json.loads(raw[len(EVENT_PREFIX):])
             thread = frame[1].get("delta", {}).get(key, {})
-            earlier = thread.get("earlier_rx_state_")
-            latest = thread.get("latest_rx_state_")
-            if earlier is not None or latest is not None:
-                # The thread is sent in two parts; a frame may carry one or both.
-                self._earlier = self._earlier if earlier is None else earlier
-                self._latest = self._latest if latest is None else latest
-                self._on_thread(self._earlier + self._latest)
+            sent = {key: thread[key] for key in THREAD_KEYS if key in thread}
+            if sent:
+                # The thread is sent in parts; a frame carries the ones that changed.
+                self._thread_parts.update(sent)
+                self._on_thread([row for key in THREAD_KEYS for row in self._thread_parts.get(key, [])])
         inbox_key = tracker.inbox_key
         if inbox_key and inbox_key in raw and '"rows_rx_state_"' in raw:
             if frame is None:

@@ -6,7 +6,7 @@ import reflex as rx
 
 from chat_app.components.layout import field_error
 from chat_app.states.session import SessionState
-from chat_app.states.thread import MessageRow, ThreadState
+from chat_app.states.thread import PARTS, MessageRow, ThreadState
 
 # Made in the browser at each submit: a send re-delivered by the socket carries
 # the same id and is stored once.
@@ -76,6 +76,12 @@ def _status(row: MessageRow) -> rx.Component:
             color="var(--gray-10)",
         ),
     )
+
+
+def _shown_count() -> rx.Var[int]:
+    """How many messages the thread shows, summed over the parts it travels in."""
+    first, *others = (getattr(ThreadState, part).length() for part in PARTS)
+    return sum(others, first)
 
 
 def _is_mine(row: MessageRow) -> rx.Var[bool]:
@@ -187,7 +193,7 @@ def message_list() -> rx.Component:
                 ThreadState.loading,
                 rx.center(rx.spinner(size="3"), padding="3rem", width="100%", id="thread-loading"),
                 rx.cond(
-                    (ThreadState.earlier.length() + ThreadState.latest.length()) == 0,
+                    _shown_count() == 0,
                     rx.center(
                         rx.text("No messages yet. Say hello!", color_scheme="gray", size="2"),
                         padding="3rem",
@@ -196,8 +202,7 @@ def message_list() -> rx.Component:
                     ),
                 ),
             ),
-            rx.foreach(ThreadState.earlier, _message),
-            rx.foreach(ThreadState.latest, _message),
+            *[rx.foreach(getattr(ThreadState, part), _message) for part in PARTS],
             spacing="2",
             width="100%",
             padding="1rem",

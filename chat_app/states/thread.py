@@ -18,12 +18,19 @@ from chat_app.states.inbox import InboxState
 from chat_app.states.session import SessionState
 
 WINDOW_MAX = 300
-# The thread is sent in two parts: the earlier messages, which rarely change, and
-# the latest ones (and pending sends), which change with every message. A new
-# message then re-sends only the latest part; when that part passes LATEST_MAX
-# rows, all but the last LATEST_KEEP move to the earlier part (one larger delta).
-LATEST_MAX = 40
-LATEST_KEEP = 10
+# Reflex re-sends a changed variable whole, and the socket server keeps, for as
+# long as a tab stays open, a buffer as large as the largest frame it has sent
+# that tab. So the thread travels in parts, each sent in a frame of its own:
+# - `latest`: the newest stored messages (at most BLOCK_ROWS) and pending sends,
+#   which change with every message;
+# - BLOCKS blocks of exactly BLOCK_ROWS stored messages, filled in order as the
+#   latest part overflows and never changed after (a page opens as four of them
+#   and the latest part, five frames of about 2.5 KB instead of one of 13 KB);
+# - `earlier`: what the reader paged in, and the blocks folded together once
+#   every block is full (then one large frame).
+BLOCK_ROWS = 10
+BLOCKS = tuple(f"block_{index}" for index in range(8))
+PARTS = ("earlier", *BLOCKS, "latest")
 CATCH_UP_OVERLAP = 20
 TYPING_SHOWN_SECONDS = 5.0
 
@@ -99,6 +106,74 @@ def message_row(view: MessageView) -> MessageRow:
     return row  # type: ignore[return-value]  (a dict with MessageRow's keys)
 
 
+def _stored_count(rows: list[MessageRow]) -> int:
+    """How many rows lead before the first pending send (pending sends come last)."""
+    return next((i for i, row in enumerate(rows) if not row["id"]), len(rows))
+
+
+def _parts_for(
+    rows: list[MessageRow], current: dict[str, list[MessageRow]]
+) -> dict[str, list[MessageRow]]:
+    """The parts (`PARTS`) that must change for the page to show `rows`, and their new values.
+
+    A thread that grew at its end keeps its earlier part and its full blocks;
+    one that grew at its start (a page of older messages) keeps its blocks and
+    latest part; anything else is laid out afresh.
+    """
+    earlier = current["earlier"]
+    shown = [row for part in PARTS for row in current[part]]
+    grown_at_start = len(rows) - len(shown)
+    if shown and grown_at_start > 0 and rows[grown_at_start:] == shown:
+        return {"earlier": rows[: grown_at_start + len(earlier)]}
+    if rows[: len(earlier)] != earlier:
+        return _changed(_laid_out_afresh(rows), current)
+    parts: dict[str, list[MessageRow]] = {"earlier": earlier}
+    offset = len(earlier)
+    free = list(BLOCKS)
+    while free:
+        block = current[free[0]]
+        if len(block) != BLOCK_ROWS or rows[offset : offset + BLOCK_ROWS] != block:
+            break
+        parts[free.pop(0)] = block
+        offset += BLOCK_ROWS
+    kept_a_block = len(free) < len(BLOCKS)
+    stored = _stored_count(rows)
+    for part in free:
+        parts[part] = []
+        if stored - offset > BLOCK_ROWS:
+            parts[part] = rows[offset : offset + BLOCK_ROWS]
+            offset += BLOCK_ROWS
+    if stored - offset > BLOCK_ROWS:
+        if not kept_a_block:
+            return _changed(_laid_out_afresh(rows), current)
+        # Every block is full: fold them into the earlier part (one large frame),
+        # which leaves all the blocks to the messages that follow.
+        offset = stored - BLOCK_ROWS
+        parts = {"earlier": rows[:offset], **{part: [] for part in BLOCKS}}
+    parts["latest"] = rows[offset:]
+    return _changed(parts, current)
+
+
+def _laid_out_afresh(rows: list[MessageRow]) -> dict[str, list[MessageRow]]:
+    """The newest stored rows in full blocks and the latest part, the older ones earlier."""
+    stored = _stored_count(rows)
+    in_latest = stored % BLOCK_ROWS or min(BLOCK_ROWS, stored)
+    in_blocks = min(len(BLOCKS) * BLOCK_ROWS, stored - in_latest)
+    start = stored - in_latest - in_blocks
+    parts = {"earlier": rows[:start]}
+    for index, part in enumerate(BLOCKS):
+        first = start + index * BLOCK_ROWS
+        parts[part] = rows[first : first + BLOCK_ROWS] if index * BLOCK_ROWS < in_blocks else []
+    parts["latest"] = rows[stored - in_latest :]
+    return parts
+
+
+def _changed(
+    parts: dict[str, list[MessageRow]], current: dict[str, list[MessageRow]]
+) -> dict[str, list[MessageRow]]:
+    return {part: value for part, value in parts.items() if value != current[part]}
+
+
 def conversation_id_from_path(path: str) -> int:
     """The id in "/messages/<id>" (the page path is the client's word: it is only a request)."""
     parts = [part for part in path.split("/") if part]
@@ -114,6 +189,14 @@ class ThreadState(rx.State):
     title: str = ""
     member_count: int = 0
     earlier: list[MessageRow] = []
+    block_0: list[MessageRow] = []
+    block_1: list[MessageRow] = []
+    block_2: list[MessageRow] = []
+    block_3: list[MessageRow] = []
+    block_4: list[MessageRow] = []
+    block_5: list[MessageRow] = []
+    block_6: list[MessageRow] = []
+    block_7: list[MessageRow] = []
     latest: list[MessageRow] = []
     has_older: bool = False
     loading: bool = False
@@ -140,22 +223,20 @@ class ThreadState(rx.State):
 
     def _shown(self) -> list[MessageRow]:
         """The thread as shown, oldest first, for reading (without Reflex's tracking proxies)."""
-        return self.get_value("earlier") + self.get_value("latest")
+        return [row for part in PARTS for row in self.get_value(part)]
 
     def _show(self, rows: list[MessageRow]) -> None:
-        """Show `rows` (oldest first), changing as little of what is sent as possible."""
-        earlier = self.get_value("earlier")
-        settled = len(earlier)
-        if len(rows) - settled <= LATEST_MAX and rows[:settled] == earlier:
-            if rows[settled:] != self.get_value("latest"):
-                self.latest = rows[settled:]
-            return
-        stored = next((i for i, row in enumerate(rows) if not row["id"]), len(rows))
-        split = max(0, stored - LATEST_KEEP)
-        if rows[:split] != earlier:
-            self.earlier = rows[:split]
-        if rows[split:] != self.get_value("latest"):
-            self.latest = rows[split:]
+        """Show `rows` (oldest first), changing as few of the parts sent as possible."""
+        for part, value in _parts_for(rows, {part: self.get_value(part) for part in PARTS}).items():
+            setattr(self, part, value)
+
+    def _show_part_by_part(self, rows: list[MessageRow]):
+        """Like `_show`, one changed part at a time: the caller yields (sends a frame) between them."""
+        changed = _parts_for(rows, {part: self.get_value(part) for part in PARTS})
+        for index, (part, value) in enumerate(changed.items()):
+            if index:
+                yield
+            setattr(self, part, value)
 
     def _last_stored_id(self) -> int:
         return max((row["id"] for row in self._shown()), default=0)
@@ -220,8 +301,9 @@ class ThreadState(rx.State):
         finally:
             self.loading = False
         self.title, self.member_count = summary.title, len(summary.members)
-        self._show([message_row(view) for view in views])
         self.has_older = len(views) == conversations.PAGE_SIZE
+        for _ in self._show_part_by_part([message_row(view) for view in views]):
+            yield
         await self._mark_read(session_state.user_id)
 
     def _show_not_found(self) -> None:

@@ -71,6 +71,19 @@ def test_older_pages_load_on_scrolling_up_and_new_messages_follow(
     expect(page.locator("#message-list .message-body").last).to_be_in_viewport()
     assert abs(_scroll_offset(page)) < 2
 
+    # The thread travels in parts (blocks of ten, folded together once all are full):
+    # dozens more still show every message once, in order.
+    burst = [f"burst {index:02d}" for index in range(45)]
+    for body in burst:
+        send_as(app_server.url, alice.token, conversation_id, body)
+    expect(page.locator("#message-list .message-body").last).to_have_text(burst[-1])
+    assert _bodies(page) == [
+        *(f"message {index:03d}" for index in range(120)),
+        "new while scrolled up",
+        "new at the bottom",
+        *burst,
+    ]
+
 
 def test_a_failed_send_says_why_and_retry_sends_it_once(
     new_context, app_server, app_db, make_account

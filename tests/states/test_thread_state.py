@@ -1,4 +1,4 @@
-"""The thread travels in two parts, so a new message re-sends only the latest few rows."""
+"""The thread travels in parts, so no frame re-sends more than a few rows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from reflex.state import State
 import chat_app.chat_app  # noqa: F401  (builds the app's state tree)
 from chat_app.domain.conversations import MessageView
 from chat_app.states import thread as thread_module
-from chat_app.states.thread import LATEST_KEEP, LATEST_MAX, MessageRow, ThreadState, message_row
+from chat_app.states.thread import (
+    BLOCK_ROWS,
+    BLOCKS,
+    PARTS,
+    MessageRow,
+    ThreadState,
+    message_row,
+)
 
 
 def row(message_id: int, *, pending: str = "") -> MessageRow:
@@ -34,42 +41,97 @@ def thread() -> ThreadState:
     return root.get_substate(ThreadState.get_full_name().split("."))
 
 
-def sent_again(thread: ThreadState, rows: list[MessageRow]) -> set[str]:
-    """Show `rows`; return which of the two parts would be sent to the page."""
+def sent_again(thread: ThreadState, rows: list[MessageRow]) -> dict[str, int]:
+    """Show `rows`; return which parts would be sent to the page, with their sizes in rows."""
     thread.dirty_vars.clear()
     thread._show(rows)
     assert thread._shown() == rows  # the page always gets the whole thread, in order
-    return thread.dirty_vars & {"earlier", "latest"}
+    return {part: len(thread.get_value(part)) for part in PARTS if part in thread.dirty_vars}
 
 
-def test_a_new_message_resends_only_the_latest_rows(thread: ThreadState) -> None:
+def test_a_page_travels_in_blocks_and_a_new_message_resends_a_few_rows(
+    thread: ThreadState,
+) -> None:
     rows = [row(i) for i in range(1, 51)]
-    assert sent_again(thread, rows) == {"earlier", "latest"}
-    assert len(thread.get_value("latest")) == LATEST_KEEP
+    assert sent_again(thread, rows) == {
+        "block_0": 10,
+        "block_1": 10,
+        "block_2": 10,
+        "block_3": 10,
+        "latest": 10,
+    }
+    # Each new message re-sends the latest part; a full one becomes the next block.
+    next_id = 51
+    for block in BLOCKS[4:]:
+        rows = rows + [row(next_id)]
+        next_id += 1
+        assert sent_again(thread, rows) == {block: BLOCK_ROWS, "latest": 1}
+        for _ in range(BLOCK_ROWS - 1):
+            rows = rows + [row(next_id)]
+            next_id += 1
+            assert sent_again(thread, rows) == {"latest": len(thread.get_value("latest"))}
+            assert len(thread.get_value("latest")) <= BLOCK_ROWS
+    # With every block full, the blocks fold into the earlier part: one large frame,
+    # after which the blocks take the messages that follow again.
+    rows = rows + [row(next_id)]
+    folded = sent_again(thread, rows)
+    assert folded["earlier"] == len(rows) - BLOCK_ROWS and folded["latest"] == BLOCK_ROWS
+    assert set(folded) == set(PARTS)  # every block emptied
+    rows = rows + [row(next_id + 1)]
+    assert sent_again(thread, rows) == {"block_0": BLOCK_ROWS, "latest": 1}
 
-    for message_id in range(51, 51 + LATEST_MAX - LATEST_KEEP):
-        rows = rows + [row(message_id)]
-        assert sent_again(thread, rows) == {"latest"}
-    # One more and the latest part folds into the earlier one.
-    rows = rows + [row(999)]
-    assert sent_again(thread, rows) == {"earlier", "latest"}
-    assert len(thread.get_value("latest")) == LATEST_KEEP
+
+def test_opening_a_page_sends_one_part_per_frame(thread: ThreadState) -> None:
+    rows = [row(i) for i in range(1, 51)]
+    frames = []
+    thread.dirty_vars.clear()
+    for _ in thread._show_part_by_part(rows):
+        frames.append(set(thread.dirty_vars))
+        thread.dirty_vars.clear()
+    frames.append(set(thread.dirty_vars))
+    assert frames == [{"block_0"}, {"block_1"}, {"block_2"}, {"block_3"}, {"latest"}]
+    assert thread._shown() == rows
 
 
 def test_pending_sends_stay_in_the_latest_part(thread: ThreadState) -> None:
     rows = [row(i) for i in range(1, 60)] + [row(0, pending="p1"), row(0, pending="p2")]
     sent_again(thread, rows)
     assert [r["client_id"] for r in thread.get_value("latest")[-2:]] == ["p1", "p2"]
-    assert all(r["id"] for r in thread.get_value("earlier"))
+    assert all(r["id"] for part in PARTS[:-1] for r in thread.get_value(part))
+    # Many pending sends wait in the latest part: blocks hold stored messages only.
+    rows = rows + [row(0, pending=f"q{i}") for i in range(BLOCK_ROWS * 2)]
+    assert set(sent_again(thread, rows)) == {"latest"}
 
 
-def test_unchanged_rows_send_nothing_and_older_pages_refold(thread: ThreadState) -> None:
+def test_a_late_message_resends_only_the_blocks_from_where_it_lands(thread: ThreadState) -> None:
+    rows = [row(i) for i in range(2, 102, 2)]  # even ids: 50 messages
+    sent_again(thread, rows)
+    late = sorted([*rows, row(45)], key=lambda r: r["id"])  # lands in block_2
+    # block_2 onwards shift by one row; the eleventh latest row fills block_4.
+    assert set(sent_again(thread, late)) == {"block_2", "block_3", "block_4", "latest"}
+
+
+def test_unchanged_rows_send_nothing_and_older_pages_go_in_front(thread: ThreadState) -> None:
     rows = [row(i) for i in range(100, 150)]
     sent_again(thread, rows)
-    assert sent_again(thread, list(rows)) == set()
+    assert sent_again(thread, list(rows)) == {}
     older = [row(i) for i in range(50, 100)]
-    assert sent_again(thread, older + rows) == {"earlier"}
-    assert sent_again(thread, []) == {"earlier", "latest"}
+    assert sent_again(thread, older + rows) == {"earlier": 50}
+    oldest = [row(i) for i in range(1, 50)]
+    assert sent_again(thread, oldest + older + rows) == {"earlier": 99}
+    cleared = sent_again(thread, [])
+    assert set(cleared) == {"earlier", "block_0", "block_1", "block_2", "block_3", "latest"}
+
+
+def test_a_long_thread_laid_out_afresh_keeps_its_newest_rows_in_blocks(
+    thread: ThreadState,
+) -> None:
+    rows = [row(i) for i in range(1, 154)]
+    assert sent_again(thread, rows) == {
+        "earlier": 70,
+        **{part: BLOCK_ROWS for part in BLOCKS},
+        "latest": 3,
+    }
 
 
 def stored(
