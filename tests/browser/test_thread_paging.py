@@ -9,7 +9,7 @@ from sqlmodel import Session, delete
 from chat_app.clock import utcnow
 from chat_app.models import ConversationMember
 from tests.browser.chat import page_signed_in_as, send_as, start_conversation
-from tests.browser.ui import wait_until_interactive
+from tests.browser.ui import screenshot, wait_until_interactive
 
 
 def _bodies(page) -> list[str]:
@@ -83,6 +83,8 @@ def test_older_pages_load_on_scrolling_up_and_new_messages_follow(
         "new at the bottom",
         *burst,
     ]
+    page.evaluate("document.getElementById('message-scroller').scrollTop = -300")
+    screenshot(page, "thread-long")
 
 
 def test_a_failed_send_says_why_and_retry_sends_it_once(
