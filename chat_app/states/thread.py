@@ -24,8 +24,8 @@ WINDOW_MAX = 300
 # - `latest`: the newest stored messages (at most BLOCK_ROWS) and pending sends,
 #   which change with every message;
 # - BLOCKS blocks of exactly BLOCK_ROWS stored messages, filled in order as the
-#   latest part overflows and never changed after (a page opens as four of them
-#   and the latest part, five frames of about 2.5 KB instead of one of 13 KB);
+#   latest part overflows and never changed after (a page opens as the latest
+#   part and four blocks, newest first: five frames of about 2.5 KB, not one of 13 KB);
 # - `earlier`: what the reader paged in, and the blocks folded together once
 #   every block is full (then one large frame).
 BLOCK_ROWS = 10
@@ -231,9 +231,13 @@ class ThreadState(rx.State):
             setattr(self, part, value)
 
     def _show_part_by_part(self, rows: list[MessageRow]):
-        """Like `_show`, one changed part at a time: the caller yields (sends a frame) between them."""
+        """Like `_show`, one changed part at a time: the caller yields (sends a frame) between them.
+
+        The newest part goes first: the page opens at the bottom of the thread,
+        and the older parts then fill in above what the reader already sees.
+        """
         changed = _parts_for(rows, {part: self.get_value(part) for part in PARTS})
-        for index, (part, value) in enumerate(changed.items()):
+        for index, (part, value) in enumerate(reversed(changed.items())):
             if index:
                 yield
             setattr(self, part, value)

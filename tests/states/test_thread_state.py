@@ -89,7 +89,7 @@ def test_opening_a_page_sends_one_part_per_frame(thread: ThreadState) -> None:
         frames.append(set(thread.dirty_vars))
         thread.dirty_vars.clear()
     frames.append(set(thread.dirty_vars))
-    assert frames == [{"block_0"}, {"block_1"}, {"block_2"}, {"block_3"}, {"latest"}]
+    assert frames == [{"latest"}, {"block_3"}, {"block_2"}, {"block_1"}, {"block_0"}]
     assert thread._shown() == rows
 
 
