@@ -18,6 +18,9 @@ from chat_app.states.inbox import InboxState
 from chat_app.states.session import SessionState
 
 WINDOW_MAX = 300
+# A window past WINDOW_MAX drops its oldest rows down to WINDOW_KEEP, so the large
+# frame that re-sends the earlier part comes once per hundred messages, not with each.
+WINDOW_KEEP = 200
 # Reflex re-sends a changed variable whole, and the socket server keeps, for as
 # long as a tab stays open, a buffer as large as the largest frame it has sent
 # that tab. So the thread travels in parts, each sent in a frame of its own:
@@ -125,6 +128,9 @@ def _parts_for(
     grown_at_start = len(rows) - len(shown)
     if shown and grown_at_start > 0 and rows[grown_at_start:] == shown:
         return {"earlier": rows[: grown_at_start + len(earlier)]}
+    dropped = _dropped_from_the_start(rows, earlier)
+    if dropped:  # the window outgrew WINDOW_MAX: its oldest rows left the earlier part
+        earlier = earlier[dropped:]
     if rows[: len(earlier)] != earlier:
         return _changed(_laid_out_afresh(rows), current)
     parts: dict[str, list[MessageRow]] = {"earlier": earlier}
@@ -152,6 +158,15 @@ def _parts_for(
         parts = {"earlier": rows[:offset], **{part: [] for part in BLOCKS}}
     parts["latest"] = rows[offset:]
     return _changed(parts, current)
+
+
+def _dropped_from_the_start(rows: list[MessageRow], earlier: list[MessageRow]) -> int:
+    """How many of the earlier part's first rows `rows` no longer starts with (0 if not so)."""
+    if not rows or not earlier or rows[0] is earlier[0] or not rows[0]["id"]:
+        return 0
+    first = rows[0]["id"]
+    dropped = next((i for i, row in enumerate(earlier) if row["id"] == first), 0)
+    return dropped if rows[: len(earlier) - dropped] == earlier[dropped:] else 0
 
 
 def _laid_out_afresh(rows: list[MessageRow]) -> dict[str, list[MessageRow]]:
@@ -259,7 +274,7 @@ class ThreadState(rx.State):
         ]
         stored = sorted(by_id.values(), key=lambda row: row["id"])
         if len(stored) > WINDOW_MAX:
-            stored = stored[-WINDOW_MAX:]
+            stored = stored[-WINDOW_KEEP:]
             self.has_older = True
         merged = stored + pending
         self._show(merged)

@@ -16,6 +16,8 @@ from chat_app.states.thread import (
     BLOCK_ROWS,
     BLOCKS,
     PARTS,
+    WINDOW_KEEP,
+    WINDOW_MAX,
     MessageRow,
     ThreadState,
     message_row,
@@ -121,6 +123,20 @@ def test_unchanged_rows_send_nothing_and_older_pages_go_in_front(thread: ThreadS
     assert sent_again(thread, oldest + older + rows) == {"earlier": 99}
     cleared = sent_again(thread, [])
     assert set(cleared) == {"earlier", "block_0", "block_1", "block_2", "block_3", "latest"}
+
+
+def test_a_full_window_drops_its_oldest_rows_a_hundred_at_once(thread: ThreadState) -> None:
+    thread._show([row(i) for i in range(1, WINDOW_MAX + 1)])
+    thread._merge([row(WINDOW_MAX + 1)], viewer_id=1)
+    shown = [r["id"] for r in thread._shown()]
+    assert shown == list(range(WINDOW_MAX + 2 - WINDOW_KEEP, WINDOW_MAX + 2))
+    # The messages after it re-send a few rows each, not the whole window.
+    for message_id in range(WINDOW_MAX + 2, WINDOW_MAX + 12):
+        thread.dirty_vars.clear()
+        thread._merge([row(message_id)], viewer_id=1)
+        assert thread._shown()[-1]["id"] == message_id
+        assert "earlier" not in thread.dirty_vars
+        assert len(thread.dirty_vars & set(PARTS)) <= 2
 
 
 def test_a_long_thread_laid_out_afresh_keeps_its_newest_rows_in_blocks(
