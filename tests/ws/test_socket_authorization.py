@@ -24,6 +24,7 @@ from chat_app.states.session import SessionState
 from chat_app.states.thread import PARTS as THREAD_PARTS
 from chat_app.states.thread import ThreadState
 from tests.support.reflex_client import ReflexSocket, handler_name, run_async
+from tests.ws.thread_page import open_thread_page
 
 SECRET = "the launch code is 0000"
 
@@ -212,14 +213,7 @@ def test_a_member_socket_does_read_the_conversation(app_server, make_account):
     async def as_bob() -> ReflexSocket:
         socket = ReflexSocket(app_server.url, cookie=f"chat_app.session_token={bob.token}")
         await socket.connect()
-        path, query = f"/messages/{conversation_id}", {"conversation_id": str(conversation_id)}
-        for state_cls, handler in (
-            (State, "hydrate"),
-            (SessionState, "require_sign_in"),
-            (ThreadState, "open"),
-        ):
-            await socket.send(handler_name(state_cls, handler), path=path, query=query)
-            await socket.settle(quiet=0.3)
+        await open_thread_page(socket, conversation_id)
         await socket.close()
         return socket
 

@@ -8,12 +8,11 @@ the rows a frame carries are what an open tab costs.
 from __future__ import annotations
 
 import httpx
-from reflex.state import State
 
 import chat_app.chat_app  # noqa: F401  (builds the state tree, as the server does)
-from chat_app.states.session import SessionState
 from chat_app.states.thread import BLOCK_ROWS, PARTS, ThreadState
-from tests.support.reflex_client import ReflexSocket, handler_name, run_async
+from tests.support.reflex_client import ReflexSocket, run_async
+from tests.ws.thread_page import open_thread_page
 
 
 def _rows_per_frame(frames: list) -> list[list[dict]]:
@@ -48,18 +47,10 @@ def test_a_page_of_fifty_arrives_in_frames_of_at_most_one_block(app_server, make
                 json={"content": body, "client_message_id": f"frames-{index}"},
             ).raise_for_status()
 
-    path, query = f"/messages/{conversation_id}", {"conversation_id": str(conversation_id)}
-
     async def bob_opens_it_and_alice_sends_one_more() -> tuple[ReflexSocket, int]:
         socket = ReflexSocket(app_server.url, cookie=f"chat_app.session_token={bob.token}")
         await socket.connect()
-        for state_cls, handler in (
-            (State, "hydrate"),
-            (SessionState, "require_sign_in"),
-            (ThreadState, "open"),
-        ):
-            await socket.send(handler_name(state_cls, handler), path=path, query=query)
-            await socket.settle(quiet=0.3)
+        await open_thread_page(socket, conversation_id)
         opened = len(socket.frames)
         httpx.post(
             f"{app_server.url}/api/conversations/{conversation_id}/messages",
