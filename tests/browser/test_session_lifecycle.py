@@ -18,6 +18,8 @@ from tests.conftest import create_account
 
 
 def _tab_token(page) -> str:
+    """The tab's Reflex client token, once the page has made it (it does so as its socket opens)."""
+    page.wait_for_function("sessionStorage.getItem('token') !== null")
     return page.evaluate("sessionStorage.getItem('token')")
 
 
