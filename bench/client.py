@@ -54,17 +54,23 @@ BROWSER_HEADERS = {
 
 EVENT_PREFIX = f"2{NAMESPACE},"  # a socket.io EVENT packet (engine.io has taken its "4")
 TOKEN_RE = re.compile(r"bm(\d+)x")
-THREAD_WINDOW = 300  # chat_app.states.thread.WINDOW_MAX
-def thread_part_keys() -> tuple[str, ...]:
-    """The delta keys of the lists ThreadState's thread travels in, oldest part first."""
+
+
+def _thread_module():
+    """ThreadState's module (the app's state tree must be importable)."""
     import chat_app.chat_app  # noqa: F401  (builds the state tree, as the server does)
-    from chat_app.states.thread import PARTS
+    from chat_app.states import thread
 
-    return tuple(f"{part}_rx_state_" for part in PARTS)
+    return thread
 
 
-THREAD_KEYS = thread_part_keys()
+_THREAD = _thread_module()
+# The delta keys of the lists ThreadState's thread travels in, oldest part first.
+THREAD_KEYS = tuple(f"{part}_rx_state_" for part in _THREAD.PARTS)
 THREAD_PARTS = tuple(f'"{key}"' for key in THREAD_KEYS)
+# A tab shows at most THREAD_WINDOW_MAX messages; past that it drops its oldest ones,
+# down to THREAD_WINDOW_KEEP.
+THREAD_WINDOW_MAX, THREAD_WINDOW_KEEP = _THREAD.WINDOW_MAX, _THREAD.WINDOW_KEEP
 
 
 def page_constants(web_dir: Path) -> tuple[list[str], str]:
@@ -328,7 +334,7 @@ class BenchSocket(ReflexSocket):
                 self.tracker.example("duplicates", {"client": self.index, "ids": sorted(twice)[:5]})
         missing = self._thread_ids_ever - id_set
         if missing:
-            if len(id_set) >= THREAD_WINDOW:
+            if len(id_set) >= THREAD_WINDOW_KEEP:  # it may have dropped its oldest rows
                 floor = min(id_set)
                 missing = {message_id for message_id in missing if message_id > floor}
             if missing:
