@@ -240,9 +240,12 @@ class ThreadState(rx.State):
         """The thread as shown, oldest first, for reading (without Reflex's tracking proxies)."""
         return [row for part in PARTS for row in self.get_value(part)]
 
+    def _changed_parts(self, rows: list[MessageRow]) -> dict[str, list[MessageRow]]:
+        return _parts_for(rows, {part: self.get_value(part) for part in PARTS})
+
     def _show(self, rows: list[MessageRow]) -> None:
         """Show `rows` (oldest first), changing as few of the parts sent as possible."""
-        for part, value in _parts_for(rows, {part: self.get_value(part) for part in PARTS}).items():
+        for part, value in self._changed_parts(rows).items():
             setattr(self, part, value)
 
     def _show_part_by_part(self, rows: list[MessageRow]):
@@ -251,7 +254,7 @@ class ThreadState(rx.State):
         The newest part goes first: the page opens at the bottom of the thread,
         and the older parts then fill in above what the reader already sees.
         """
-        changed = _parts_for(rows, {part: self.get_value(part) for part in PARTS})
+        changed = self._changed_parts(rows)
         for index, (part, value) in enumerate(reversed(changed.items())):
             if index:
                 yield
