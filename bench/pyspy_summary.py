@@ -4,8 +4,9 @@
                                   [--thread MainThread] [--through BaseEventLoop._run_once]
 
 `--thread` keeps only the samples of threads whose name contains it (the file
-must come from `BENCH_PYSPY_ARGS=--threads`): MainThread is the event loop,
-asyncio_N the database threads. `--through` keeps only the stacks with a frame
+must come from `BENCH_PYSPY_ARGS=--threads`, which also makes the summary list
+the share of each thread): MainThread is the event loop, asyncio_N the database
+threads, and a thread with no name Granian's own (native) one. `--through` keeps only the stacks with a frame
 of that function, which needs no thread names: `BaseEventLoop._run_once` is the
 event loop.
 
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--through", help="only stacks with a frame of this function")
     args = parser.parse_args()
     per_process: dict[str, list[tuple[list[str], int]]] = {}
+    per_thread: dict[str, Counter[str]] = {}
     for line in args.path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -67,6 +69,9 @@ def main() -> None:
         if args.through and not any(frame.startswith(f"{args.through} (") for frame in frames):
             continue
         per_process.setdefault(process, []).append((frames, int(count)))
+        # "thread (12856): asyncio_0" -> "asyncio_0"; a thread without a Python name is native (Granian's)
+        thread = re.sub(r"^thread \(\d+\):? ?", "", threads[-1]) if threads else ""
+        per_thread.setdefault(process, Counter())[thread or "(unnamed)"] += int(count)
     for process, stacks in sorted(per_process.items(), key=lambda kv: -sum(c for _, c in kv[1])):
         total = sum(count for _, count in stacks)
         print(f"\n== {process[:110]}: {total} samples")
@@ -84,6 +89,10 @@ def main() -> None:
                     buckets[name] += count
         idle = sum(count for frames, count in stacks if frames and IDLE.search(frames[-1]))
         print(f"  idle (innermost frame is a select or a wait): {100 * idle / max(1, total):.1f}%")
+        if len(per_thread[process]) > 1:  # recorded with --threads
+            print("  threads (samples while not idle, as py-spy sees it):")
+            for thread, count in per_thread[process].most_common():
+                print(f"    {100 * count / total:5.1f}%  {thread}")
         print("  buckets (a sample can be in several):")
         for name, count in buckets.most_common():
             print(f"    {100 * count / total:5.1f}%  {name}")

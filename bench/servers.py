@@ -234,7 +234,8 @@ def py_spy(pid: int, seconds: int, output: Path) -> subprocess.Popen | None:
     return subprocess.Popen(
         [
             str(exe), "record", "--pid", str(pid), "--subprocesses", "--duration", str(seconds),
-            "--rate", "50", "--format", "raw", "--output", str(output), "--nonblocking",
+            "--rate", os.environ.get("BENCH_PYSPY_RATE", "50"),  # samples per second
+            "--format", "raw", "--output", str(output), "--nonblocking",
             *os.environ.get("BENCH_PYSPY_ARGS", "").split(),  # e.g. "--gil" or "--idle"
         ],
         stdout=subprocess.DEVNULL,
