@@ -6,9 +6,9 @@
 `--thread` keeps only the samples of threads whose name contains it (the file
 must come from `BENCH_PYSPY_ARGS=--threads`, which also makes the summary list
 the share of each thread): MainThread is the event loop, asyncio_N the database
-threads, and a thread with no name Granian's own (native) one. `--through` keeps only the stacks with a frame
-of that function, which needs no thread names: `BaseEventLoop._run_once` is the
-event loop.
+threads, and a thread with no Python name Granian's own (native) one. `--through`
+keeps only the stacks with a frame of that function, which needs no thread names:
+`BaseEventLoop._run_once` is the event loop.
 
 Prints, per process, the share of samples whose stack contains each function
 (inclusive) and whose innermost frame is each function (self), plus a few
