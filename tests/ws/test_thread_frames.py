@@ -69,6 +69,7 @@ def test_a_page_of_fifty_arrives_in_frames_of_at_most_one_block(app_server, make
     opening = [rows for rows in carried if rows][:5]
     assert [len(rows) for rows in opening] == [BLOCK_ROWS] * 5
     assert max(len(rows) for rows in carried) <= BLOCK_ROWS + 1
-    # ...and the message after it re-sent the latest part only: a new block and that message.
+    # ...and the message after it came in one frame: the block the latest part sealed, and
+    # the latest part now holding only that message.
     pushed = _rows_per_frame(socket.frames[opened:])
     assert [len(rows) for rows in pushed] == [BLOCK_ROWS + 1]
