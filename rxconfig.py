@@ -1,7 +1,5 @@
 """Reflex configuration. Every field can be overridden by REFLEX_<FIELD>."""
 
-import os
-
 import reflex as rx
 
 from chat_app.serving import limit_malloc_arenas, respawn_failed_workers
@@ -16,10 +14,13 @@ config = rx.Config(
     telemetry_enabled=False,
     show_built_with_reflex=False,
     # A tab's state is a cache of the database that every page load rebuilds,
-    # so one worker keeps it in memory: Reflex's default disk manager rescans
-    # its files on every write. With REFLEX_REDIS_URL, several workers share it
-    # in Redis.
-    state_manager_mode="redis" if os.environ.get("REFLEX_REDIS_URL") else "memory",
+    # so it lives in the memory of the worker holding the tab's socket, even
+    # with several workers: Reflex's default disk manager rescans its files on
+    # every write, and its Redis manager costs six round trips per tab per push.
+    # With REFLEX_REDIS_URL, Redis records which worker holds which socket and
+    # carries pushes to that worker; a tab that lands on another worker
+    # rebuilds its state there, as after a restart.
+    state_manager_mode="memory",
     plugins=[
         rx.plugins.SitemapPlugin(),
         rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="large")),

@@ -88,7 +88,12 @@ def app_in_config(name: str, work_root: Path) -> Iterator[Target]:
                 name=name, url=server.url, pid=server.process.pid, kind="reflex",
                 web_dir=work_dir / "web", database_url=database_url, redis_url=redis_url,
                 log_path=server.log_path,
-                info={"database": "postgresql", "state": "redis", "workers": workers},
+                info={
+                    "database": "postgresql",
+                    "state": "memory of the worker holding the socket",
+                    "redis": "socket owners, tabs, pushes handed over",
+                    "workers": workers,
+                },
             )
 
 

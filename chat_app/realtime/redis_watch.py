@@ -1,12 +1,13 @@
 """Recover open tabs when Redis restarts and forgets everything.
 
-With `REFLEX_REDIS_URL`, Redis holds every tab's state, Reflex's record of which
-worker owns which socket, and our user -> tabs registry. A Redis restart loses
-all three while the sockets stay open, so pushes would stop reaching them. Each
-worker keeps a marker key in Redis; when it vanishes, the worker records its
-sockets in Redis again and asks each of its pages to run Reflex's reconnect
-routine (hydrate, then the page's load handlers): no page reload, and the load
-handlers re-register the tab and catch the thread up from the database.
+With `REFLEX_REDIS_URL`, Redis holds Reflex's record of which worker owns which
+socket and our user -> tabs registry (tab states stay in each worker's memory).
+A Redis restart loses both while the sockets stay open, so pushes would stop
+reaching them. Each worker keeps a marker key in Redis; when it vanishes, the
+worker records its sockets in Redis again and asks each of its pages to run
+Reflex's reconnect routine (hydrate, then the page's load handlers): no page
+reload, and the load handlers re-register the tab and catch the thread up from
+the database, which pushes made while Redis was down never reached.
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ class _StoredRow(dict):
     __slots__ = ("__weakref__",)
 
     def __reduce__(self):
-        # A tab's state loaded from Redis shares its rows with the states in memory too.
+        # A copied or unpickled state (Reflex's Redis or disk state manager) shares the
+        # rows too, and the default would rebuild the row through the refused __setitem__.
         return (_shared_row, (dict(self),))
 
     def _refuse(self, *_args, **_kwargs):

@@ -1,4 +1,4 @@
-"""Redis restarts and forgets every tab's state: open tabs recover by themselves, without a reload."""
+"""Redis restarts and forgets every socket and tab record: open tabs recover by themselves, without a reload."""
 
 from __future__ import annotations
 

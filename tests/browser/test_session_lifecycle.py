@@ -1,4 +1,4 @@
-"""A tab's token changes with its person; expiry reaches open tabs; signing out leaves nothing behind."""
+"""A tab's token changes with its person; expiry reaches open tabs; Redis never holds what a tab shows."""
 
 from __future__ import annotations
 
@@ -61,7 +61,28 @@ def test_an_expiring_session_signs_its_open_tab_out(new_context, app_server, app
     assert late < 2.5
 
 
-def test_signing_out_leaves_no_message_text_in_redis(new_context, redis_app_server):
+def _redis_values(client: redis.Redis) -> list[bytes]:
+    """Every key and every value Redis holds, whatever the key's type."""
+    values: list[bytes] = []
+    for key in client.scan_iter(count=1000):
+        values.append(key)
+        kind = client.type(key)
+        if kind == b"string":
+            values.append(client.get(key) or b"")
+        elif kind == b"set":
+            values.extend(client.smembers(key))
+        elif kind == b"hash":
+            for field, value in client.hgetall(key).items():
+                values.extend((field, value))
+        elif kind == b"list":
+            values.extend(client.lrange(key, 0, -1))
+        elif kind == b"zset":
+            values.extend(client.zrange(key, 0, -1))
+    return values
+
+
+def test_no_message_text_or_session_token_reaches_redis(new_context, redis_app_server):
+    """Tab state stays in the worker's memory: Redis only records sockets and tabs."""
     server = redis_app_server
     alice, bob = create_account(server.url, "Alice Leaving"), create_account(server.url, "Bob Away")
     conversation_id = start_conversation(server.url, alice, bob)
@@ -70,19 +91,22 @@ def test_signing_out_leaves_no_message_text_in_redis(new_context, redis_app_serv
     page = page_signed_in_as(new_context, server.url, alice, base_url=server.url)
     page.goto(f"/messages/{conversation_id}")
     expect(page.locator(".message-body")).to_have_text([private])
+    token = _tab_token(page)
+    send_as(server.url, bob.token, conversation_id, "a reply pushed into alice's tab")
+    expect(page.locator(".message-body")).to_have_count(2)
 
     client = redis.Redis.from_url(server.redis_url)
-
-    def stored_anywhere() -> bool:
-        for key in client.scan_iter(count=1000):
-            if client.type(key) == b"string" and private.encode() in (client.get(key) or b""):
-                return True
-        return False
-
-    assert stored_anywhere()  # the tab's state, with the message, is in Redis
-    wait_until_interactive(page, "#sign-out")
-    page.locator("#sign-out").click()
-    page.wait_for_url(re.compile(r"/sign-in"))
-    page.wait_for_timeout(500)
-    assert not stored_anywhere()
-    client.close()
+    try:
+        held = _redis_values(client)
+        assert any(token.encode() in value for value in held)  # the tab is recorded...
+        for secret in (private, "a reply pushed", alice.token):  # ...and nothing of it
+            assert not any(secret.encode() in value for value in held), secret
+        wait_until_interactive(page, "#sign-out")
+        page.locator("#sign-out").click()
+        page.wait_for_url(re.compile(r"/sign-in"))
+        page.wait_for_timeout(500)
+        held = _redis_values(client)
+        for secret in (private, alice.token):
+            assert not any(secret.encode() in value for value in held), secret
+    finally:
+        client.close()

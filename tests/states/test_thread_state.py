@@ -173,7 +173,7 @@ def test_tabs_showing_a_message_share_one_row_that_refuses_changes() -> None:
         first["body"] = "changed in one tab, seen in all"
     with pytest.raises(TypeError):
         first.update(body="changed")
-    # Redis keeps states pickled: a state loaded from it shares the row too.
+    # Reflex's Redis and disk state managers keep states pickled: a state loaded shares the row too.
     assert pickle.loads(pickle.dumps(first)) is first
     saved = pickle.dumps([first])
 
