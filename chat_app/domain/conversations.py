@@ -403,13 +403,21 @@ def _run(session: Session, statement: Any, params: dict[str, Any]) -> Any:
 
 # The statements of the send path, built once: building SQLAlchemy expressions
 # costs more Python time than SQLite spends running them.
+# Locks the conversation's row until the send commits (PostgreSQL; SQLite's one
+# writer at a time does the same), so a conversation's messages take their ids in
+# the order they commit. Otherwise a send that committed first with the higher id
+# would count unread messages without a lower one still uncommitted, and the
+# members' lists, which keep the count of the newest message, would show one too
+# few.
 _SENDER_NAME_IF_MEMBER = (
     select(User.name)
     .join(ConversationMember, ConversationMember.user_id == User.id)
+    .join(Conversation, Conversation.id == ConversationMember.conversation_id)
     .where(
         ConversationMember.conversation_id == bindparam("cid"),
         ConversationMember.user_id == bindparam("uid"),
     )
+    .with_for_update(of=Conversation, key_share=True)
 )
 # No RETURNING: SQLite hands the new id over with the insert (its last row id),
 # where RETURNING would cost one more step, and one more wait for the GIL, while

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import event, update
 from sqlmodel import Session, func, select
@@ -780,3 +782,52 @@ def test_a_send_reports_the_previous_message_and_every_members_unread_count(sess
         carol.id: 0,
     }
     assert second.member_ids == sorted([alice.id, bob.id, carol.id])
+
+
+def test_a_send_waits_for_an_earlier_uncommitted_send_of_its_conversation(engine, session):
+    """Ids follow commit order within a conversation, so the newest message's counts are whole."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite lets one writer in at a time; the app queues its writers (chat_app.db)")
+    alice, bob = make_user(session, "Alice"), make_user(session, "Bob")
+    conversation_id, _ = conv.start_conversation(
+        session=session, creator_id=alice.id, emails=[bob.email]
+    )
+    ids = {"cid": conversation_id, "uid": alice.id}
+    with Session(engine) as in_flight:
+        # A send paused after its insert, before its commit: what a slower worker's send looks like.
+        connection = in_flight.connection()
+        connection.execute(conv._SENDER_NAME_IF_MEMBER, ids)
+        earlier_id = connection.execute(
+            conv._INSERT_MESSAGE,
+            {
+                "conversation_id": conversation_id,
+                "sender_id": alice.id,
+                "body": "first",
+                "client_message_id": "race-1",
+                "created_at": utcnow(),
+            },
+        ).inserted_primary_key[0]
+        results: list[conv.SendResult] = []
+
+        def send_the_next() -> None:
+            with Session(engine) as other:
+                results.append(
+                    conv.send_message(
+                        session=other,
+                        user_id=alice.id,
+                        conversation_id=conversation_id,
+                        body="second",
+                        client_message_id="race-2",
+                    )
+                )
+
+        later = threading.Thread(target=send_the_next)
+        later.start()
+        later.join(timeout=0.5)
+        assert later.is_alive(), "the second send did not wait for the first to commit"
+        in_flight.commit()
+    later.join(timeout=10)
+    [second] = results
+    assert second.message.id > earlier_id
+    assert second.previous_message_id == earlier_id
+    assert second.unread_by_member[bob.id] == 2  # both messages, none missed
