@@ -15,7 +15,8 @@ received frame without keeping it:
   show every message (its thread list carries them all). A member's tab that
   shows another conversation only sees the message in its conversation list,
   whose row previews the newest message alone: there a frame carrying a newer
-  message of that conversation delivers the older ones too ("superseded");
+  message of that conversation (a higher id, from each send's response) delivers
+  the older ones too ("superseded");
 - each frame carrying ThreadState's thread (any of the parts it travels in) is parsed to find duplicates (the
   same message twice in the list) and stale frames (a list lacking a message
   an earlier frame on this tab had, inside the window it still covers).
@@ -161,6 +162,8 @@ class BenchSocket(ReflexSocket):
         self.previews_coalesce = previews_coalesce
         # group -> seqs (ascending) of messages expected here only as a list preview
         self.pending_previews: dict[int, list[int]] = {}
+        # group -> (seq, time) of every message the list row showed here, in arrival order
+        self.preview_frames: dict[int, list[tuple[int, float]]] = {}
         self.tracker = tracker
         self.conversation_id = conversation_id
         self.page = page
@@ -305,15 +308,45 @@ class BenchSocket(ReflexSocket):
         self.pending_previews.setdefault(group, []).append(seq)
 
     def _preview_delivered(self, seq: int, group: int, now: float) -> None:
+        """The list row of `group` showed message `seq` at `now`."""
+        self.preview_frames.setdefault(group, []).append((seq, now))
         pending = self.pending_previews.get(group)
-        messages = self.tracker.messages
-        while pending and pending[0] <= seq:
-            earlier = pending.pop(0)
-            message = messages[earlier]
+        if pending and seq in pending:
+            pending.remove(seq)
+            message = self.tracker.messages[seq]
             message["recv"].setdefault(self.index, now)
             message.setdefault("preview", set()).add(self.index)
-            if earlier != seq:
-                message.setdefault("superseded", set()).add(self.index)
+        self.settle_previews(group)
+
+    def settle_previews(self, group: int) -> None:
+        """Count a pending preview as seen at the first frame whose row showed a newer message.
+
+        Newer is by the server's id (from each send's response): the row shows the
+        newest message by id, so one stored before it is never shown by itself.
+        Called when a preview arrives and when a send's response tells its id;
+        a frame whose message's id is not known yet holds back the decision.
+        """
+        pending = self.pending_previews.get(group)
+        frames = self.preview_frames.get(group)
+        if not pending or not frames:
+            return
+        messages = self.tracker.messages
+        for seq in list(pending):
+            message = messages[seq]
+            if message.get("id") is None:
+                continue
+            for shown_seq, shown_at in frames:
+                shown = messages[shown_seq]
+                if shown.get("id") is None:
+                    if shown.get("ok") is False:
+                        continue  # its send failed: it cannot settle anything
+                    break  # not known yet: decide later
+                if shown["id"] > message["id"]:
+                    pending.remove(seq)
+                    message["recv"].setdefault(self.index, shown_at)
+                    message.setdefault("preview", set()).add(self.index)
+                    message.setdefault("superseded", set()).add(self.index)
+                    break
 
     def _on_thread(self, rows: list[dict]) -> None:
         ids = [row["id"] for row in rows if row.get("id")]
