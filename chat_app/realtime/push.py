@@ -243,7 +243,7 @@ async def _apply(token: str, batch: list[tuple[int, str, Any]]) -> None:
         for user_id, topic, payload in batch
         for subscription in _subscriptions.get(topic, [])
     ]
-    if namespace is None or not receivers:
+    if namespace is None or not receivers or not _socket_is_here(token):
         return
     events: list = []
     try:
@@ -263,6 +263,20 @@ async def _apply(token: str, batch: list[tuple[int, str, Any]]) -> None:
             await namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), token)
     except Exception:
         logger.exception("pushes to tab %s… failed", token[:8])
+
+
+def _socket_is_here(token: str) -> bool:
+    """Whether this worker still holds the tab's socket.
+
+    A tab that reconnected to another worker has rebuilt its state there; a
+    delta from the state this worker still keeps would reach the page through
+    Reflex's hand-over and mix the two. Its pushes were routed to the new
+    worker as soon as it connected there, and a tab that left needs none.
+    """
+    assert _app is not None and _app.event_namespace is not None
+    token_manager = _app.event_namespace._token_manager  # no public accessor in Reflex 0.10.1
+    record = token_manager.token_to_socket.get(token)
+    return record is not None and record.instance_id == token_manager.instance_id
 
 
 def _forward_channel(instance_id: str) -> str:
