@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from reflex.utils.token_manager import RedisTokenManager
 
 from tests.browser.chat import page_signed_in_as
-from tests.browser.ui import wait_until_interactive
+from tests.browser.ui import screenshot, wait_until_interactive
 from tests.conftest import create_account
 
 THREAD_URL = re.compile(r"/messages/(\d+)/?$")
@@ -74,5 +74,6 @@ def test_demo_across_two_workers(new_context, redis_app_server):
 
     page_two.reload()
     expect(page_two.locator("#message-list .message-body")).to_have_text(shown_one)
+    screenshot(page_two, "multi-worker-thread")
     page_one.goto(f"/messages/{conversation_id}")
     expect(page_one.locator("#message-list .message-body")).to_have_text(shown_one)
