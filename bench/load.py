@@ -478,8 +478,8 @@ def finalize(fleet: Fleet, phase_results: list[dict]) -> None:
         # A tab showing the message's conversation must show it in the thread: one missing
         # there is lost. A tab showing another conversation sees it only as its list row's
         # preview, which shows the newest message by id alone; a message counts as seen
-        # there once the row showed it or one sent or stored after it (BenchSocket), so
-        # one still missing here is a row that never moved past it.
+        # there once the row showed it or one stored after it (a higher id; BenchSocket),
+        # so one still missing here is a row that never moved past it.
         never_in_thread = sum(
             1
             for m in messages
