@@ -8,7 +8,8 @@ For each configuration the app is started by itself (tests.support.server.AppSer
 
 - sqlite-1: SQLite in a temporary folder, Reflex state in memory, one worker;
 - pg-redis-N: a fresh PostgreSQL database (CREATE DATABASE, dropped at the end),
-  Reflex state in a free Redis index (flushed before and after), N workers.
+  a free Redis index (flushed before and after) for socket owners, open tabs and
+  pushes handed between workers, N workers; each tab's state in its worker's memory.
 
 Users sign up and create conversations of 2–10 members through the HTTP API;
 then every tab connects (cookie `chat_app.session_token`) and opens

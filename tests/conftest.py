@@ -44,7 +44,7 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@12
 
 @pytest.fixture(scope="session")
 def redis_app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """The app as it grows: PostgreSQL, state in Redis, two back-end workers.
+    """The app as it grows: PostgreSQL, Redis between the workers, two back-end workers.
 
     A throwaway PostgreSQL database and an empty Redis index of its own.
     """
