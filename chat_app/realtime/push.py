@@ -243,13 +243,16 @@ async def _apply(token: str, batch: list[tuple[int, str, Any]]) -> None:
         for user_id, topic, payload in batch
         for subscription in _subscriptions.get(topic, [])
     ]
-    if namespace is None or not receivers or not _socket_is_here(token):
+    if namespace is None or not receivers:
         return
     events: list = []
     try:
         async with _app.modify_state(
             rx.BaseStateToken(ident=token, cls=receivers[0][1].state_cls)
         ) as root:
+            # Checked under the tab's lock, which the push may have waited for.
+            if not _socket_is_here(token):
+                return
             for user_id, subscription, payload in receivers:
                 try:
                     state = await root.get_state(subscription.state_cls)
@@ -259,6 +262,9 @@ async def _apply(token: str, batch: list[tuple[int, str, Any]]) -> None:
                     continue
                 if returned:
                     events.extend(returned if isinstance(returned, list) else [returned])
+            if not _socket_is_here(token):  # it moved while the receivers ran
+                root._clean()  # so Reflex sends its page no delta from here
+                return
         if events:
             await namespace.emit_update(StateUpdate(events=Event.from_event_type(events)), token)
     except Exception:
