@@ -7,12 +7,13 @@ runs before every event (the first snapshot included) and:
 
 - resolves the session cookie sent with the socket's upgrade request, and
   makes that identity the only one handlers see for this event;
-- refuses the event when the token is malformed, or when the tab's state is
-  bound to a different person than the cookie's (or to anyone, without a
-  cookie): nothing is sent but an order to start afresh, and the socket is
-  dropped, so pushes to that token stop too;
+- refuses the event when the token is malformed, or when the tab is bound to
+  a different person than the cookie's (or to anyone, without a cookie):
+  nothing is sent but an order to start afresh, and the socket is dropped, so
+  pushes to that token stop too. The binding is in the tab's state, and, for a
+  worker that holds no state for the token yet, in the tab registry;
 - removes the cookie from the router data kept in the state, so the state
-  store (memory or Redis) never holds a session token.
+  never holds a session token.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from chat_app.config import settings
 from chat_app.db import run_in_session
 from chat_app.domain import sessions
 from chat_app.domain.sessions import Authenticated
+from chat_app.realtime.tabs import tab_registry
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -98,7 +100,9 @@ class SocketGuard(Middleware):
         if not _UUID.match(client_token or ""):
             return self._refuse(app, state, "a malformed client token")
         binding = await state.get_state(self.binding_state)
-        bound_user_id = getattr(binding, self.bound_user_attribute)
+        bound_user_id = getattr(binding, self.bound_user_attribute) or (
+            await tab_registry.bound_user(client_token)
+        )
         if bound_user_id and (authenticated is None or authenticated.user.id != bound_user_id):
             return self._refuse(app, state, f"a tab bound to user {bound_user_id}")
         return None

@@ -4,7 +4,7 @@ Alice's tab token is a bearer credential for her tab's server-side state (her
 conversation list and open thread). Mallory (signed in) and a signed-out
 visitor each open the app with it planted in sessionStorage before any page
 script runs; every websocket frame they receive is recorded and searched.
-Run against in-memory state and against Redis state with two workers.
+Run against one worker and against two workers with Redis between them.
 """
 
 from __future__ import annotations
@@ -97,10 +97,34 @@ def test_a_replayed_token_reveals_nothing(server_name, request, new_context):
         _assert_no_session_token_in_redis(server.redis_url, [alice, bob, mallory])
 
 
+def test_a_token_stays_bound_to_its_person_on_every_worker(new_context, redis_app_server):
+    """A worker holding no state for a replayed token still knows whose it is.
+
+    After a restart no worker holds any tab's state, so only the shared record
+    of each tab's person can refuse the replay.
+    """
+    server = redis_app_server
+    alice = create_account(server.url, "Alice Bound")
+    bob = create_account(server.url, "Bob Bound")
+    mallory = create_account(server.url, "Mallory Bound")
+    conversation_id = start_conversation(server.url, alice, bob)
+    alice_page = page_signed_in_as(new_context, server.url, alice, base_url=server.url)
+    alice_page.goto(f"/messages/{conversation_id}")
+    wait_until_interactive(alice_page, "#composer")
+    alice_token = alice_page.evaluate("sessionStorage.getItem('token')")
+    alice_page.close()
+    server.restart()
+
+    frames, page = _replay(new_context, server, alice_token, conversation_id, mallory)
+    assert frames, "the visitor's socket was answered at all"
+    assert page.evaluate("sessionStorage.getItem('token')") != alice_token  # refused
+    expect(page.locator("#nav-user-name")).to_have_text("Mallory Bound")
+
+
 def _assert_no_session_token_in_redis(url: str, accounts) -> None:
     client = redis.Redis.from_url(url)
     keys = list(client.scan_iter(count=1000))
-    assert keys, "the state really is in Redis"
+    assert keys, "Redis holds the tabs' records"
     tokens = [account.token.encode() for account in accounts]
     for key in keys:
         kind = client.type(key)
