@@ -15,6 +15,7 @@ from chat_app.models import AuthSession
 from tests.browser.chat import page_signed_in_as, send_as, start_conversation
 from tests.browser.ui import MESSAGES_URL, SIGN_IN_URL, sign_in, wait_until_interactive
 from tests.conftest import create_account
+from tests.support.databases import redis_contents
 
 
 def _tab_token(page) -> str:
@@ -62,23 +63,8 @@ def test_an_expiring_session_signs_its_open_tab_out(new_context, app_server, app
 
 
 def _redis_values(client: redis.Redis) -> list[bytes]:
-    """Every key and every value Redis holds, whatever the key's type."""
-    values: list[bytes] = []
-    for key in client.scan_iter(count=1000):
-        values.append(key)
-        kind = client.type(key)
-        if kind == b"string":
-            values.append(client.get(key) or b"")
-        elif kind == b"set":
-            values.extend(client.smembers(key))
-        elif kind == b"hash":
-            for field, value in client.hgetall(key).items():
-                values.extend((field, value))
-        elif kind == b"list":
-            values.extend(client.lrange(key, 0, -1))
-        elif kind == b"zset":
-            values.extend(client.zrange(key, 0, -1))
-    return values
+    """Every key and every value Redis holds, in one list."""
+    return [part for key, values in redis_contents(client).items() for part in (key, *values)]
 
 
 def test_no_message_text_or_session_token_reaches_redis(new_context, redis_app_server):

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 from tests.browser.chat import page_signed_in_as, send_as, start_conversation
 from tests.browser.ui import wait_until_interactive
 from tests.conftest import create_account
+from tests.support.databases import redis_contents
 
 SECRET = "meet me at the old mill at nine"
 
@@ -123,22 +124,13 @@ def test_a_token_stays_bound_to_its_person_on_every_worker(new_context, redis_ap
 
 def _assert_no_session_token_in_redis(url: str, accounts) -> None:
     client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(count=1000))
-    assert keys, "Redis holds the tabs' records"
+    try:
+        contents = redis_contents(client)
+    finally:
+        client.close()
+    assert contents, "Redis holds the tabs' records"
     tokens = [account.token.encode() for account in accounts]
-    for key in keys:
-        kind = client.type(key)
-        if kind == b"string":
-            values = [client.get(key) or b""]
-        elif kind == b"hash":
-            values = list(client.hgetall(key).values())
-        elif kind == b"set":
-            values = list(client.smembers(key))
-        elif kind == b"list":
-            values = client.lrange(key, 0, -1)
-        else:
-            values = []
+    for key, values in contents.items():
         for value in [key, *values]:
             for token in tokens:
                 assert token not in value, f"a raw session token is stored in Redis under {key!r}"
-    client.close()

@@ -57,3 +57,24 @@ def temporary_redis_database(
     finally:
         client.flushdb()
         client.close()
+
+
+def redis_contents(client: redis.Redis) -> dict[bytes, list[bytes]]:
+    """Every key Redis holds and every value under it, whatever the key's type."""
+    contents: dict[bytes, list[bytes]] = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        if kind == b"string":
+            values = [client.get(key) or b""]
+        elif kind == b"hash":
+            values = [part for pair in client.hgetall(key).items() for part in pair]
+        elif kind == b"set":
+            values = list(client.smembers(key))
+        elif kind == b"list":
+            values = client.lrange(key, 0, -1)
+        elif kind == b"zset":
+            values = client.zrange(key, 0, -1)
+        else:
+            values = []
+        contents[key] = values
+    return contents
