@@ -442,9 +442,6 @@ _SENDER_HAS_READ_IT = (
     )
     .values(last_read_message_id=bindparam("mid"))
 )
-_PREVIOUS_MESSAGE_ID = select(func.max(Message.id)).where(
-    Message.conversation_id == bindparam("cid"), Message.id < bindparam("mid")
-)
 _UNREAD_BY_MEMBER = (
     select(
         ConversationMember.user_id,
@@ -455,6 +452,14 @@ _UNREAD_BY_MEMBER = (
     .outerjoin(Message, _UNREAD_BY_THE_MEMBER)
     .where(ConversationMember.conversation_id == bindparam("cid"))
     .group_by(ConversationMember.user_id, ConversationMember.last_read_message_id)
+)
+# The send's answer in one statement: each member's unread count and read
+# position, and the id of the message before the new one (on every row).
+_UNREAD_BY_MEMBER_AND_PREVIOUS_ID = _UNREAD_BY_MEMBER.add_columns(
+    select(func.max(Message.id))
+    .where(Message.conversation_id == bindparam("cid"), Message.id < bindparam("mid"))
+    .correlate(None)  # the outer query joins messages too; this one reads its own
+    .scalar_subquery()
 )
 
 
@@ -506,10 +511,13 @@ def send_message(
     moved = {**ids, "mid": message_id, "now": now}
     _run(session, _MOVE_CONVERSATION_FORWARD, moved)
     _run(session, _SENDER_HAS_READ_IT, moved)
+    # Read before the commit, under the conversation's lock (SQLite: its one
+    # writer): every earlier message of it is committed and no later one can be, so
+    # this reads what a read after the commit would, in the same transaction.
+    counts = _run(session, _UNREAD_BY_MEMBER_AND_PREVIOUS_ID, moved).all()
     session.commit()
-    counts = _run(session, _UNREAD_BY_MEMBER, ids).all()
-    unread = {user: count for user, count, _ in counts}
-    previous = _run(session, _PREVIOUS_MESSAGE_ID, moved).scalar()
+    unread = {user: count for user, count, _, _ in counts}
+    previous = counts[0][3] if counts else 0
     return SendResult(
         message=MessageView(
             id=message_id,
@@ -524,7 +532,7 @@ def send_message(
         member_ids=sorted(unread),
         previous_message_id=previous or 0,
         unread_by_member=unread,
-        read_position_by_member={user: position for user, _, position in counts},
+        read_position_by_member={user: position for user, _, position, _ in counts},
     )
 
 
