@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from chat_app.api.common import require_auth
+from chat_app.api.common import Caller, caller, require_auth
 from chat_app.clock import isoformat
 from chat_app.db import run_in_session
 from chat_app.domain import conversations
@@ -69,9 +69,9 @@ def message_json(view: MessageView) -> dict:
 
 
 @router.get("")
-async def list_conversations(authenticated: Authenticated = Depends(require_auth)):
+async def list_conversations(reader: Caller = Depends(caller)):
     """The caller's conversations, most recent activity first."""
-    found = await run_in_session(conversations.list_conversations, user_id=authenticated.user.id)
+    found = await reader.run(conversations.list_conversations)
     return [conversation_json(summary) for summary in found]
 
 
@@ -101,12 +101,11 @@ async def list_messages(
     conversation_id: ConversationId,
     before: int | None = Query(default=None, ge=1, le=_ID_MAX),
     limit: int = Query(default=conversations.PAGE_SIZE, ge=1, le=conversations.PAGE_SIZE_MAX),
-    authenticated: Authenticated = Depends(require_auth),
+    reader: Caller = Depends(caller),
 ):
     """A page of messages, oldest first; `before` pages back by message id."""
-    views = await run_in_session(
+    views = await reader.run(
         conversations.list_messages,
-        user_id=authenticated.user.id,
         conversation_id=conversation_id,
         before=before,
         limit=limit,
@@ -119,15 +118,11 @@ async def list_messages(
 
 @router.post("/{conversation_id}/messages")
 async def send_message(
-    conversation_id: ConversationId,
-    body: SendMessageBody,
-    authenticated: Authenticated = Depends(require_auth),
+    conversation_id: ConversationId, body: SendMessageBody, sender: Caller = Depends(caller)
 ):
     """Send a message: 201 when stored, 200 when this client_message_id was already stored."""
-    user_id = authenticated.user.id
-    result = await run_in_session(
+    result = await sender.run(
         conversations.send_message,
-        user_id=user_id,
         conversation_id=conversation_id,
         body=body.content,
         client_message_id=body.client_message_id,

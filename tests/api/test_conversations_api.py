@@ -619,6 +619,35 @@ def test_send_requires_credentials(api: httpx.Client, thread: int, db: Session) 
     assert count(db, Message) == before
 
 
+def test_a_signed_out_session_can_neither_send_nor_read(
+    api: httpx.Client, alice: Account, thread: int, db: Session
+) -> None:
+    before = snapshot(db)
+    assert api.post("/api/auth/sign-out", headers=bearer(alice)).status_code == 200
+    assert_error(send(api, alice, thread, "after signing out"), 401, "UNAUTHORIZED")
+    assert snapshot(db) == before
+    for path in ("/api/conversations", f"/api/conversations/{thread}/messages"):
+        body = assert_error(api.get(path, headers=bearer(alice)), 401, "UNAUTHORIZED")
+        assert "secret" not in str(body)
+
+
+def test_send_with_a_bogus_token_stores_nothing(
+    api: httpx.Client, thread: int, db: Session
+) -> None:
+    before = snapshot(db)
+    for headers in (
+        {"Authorization": "Bearer not-a-real-token"},
+        {"Cookie": f"{COOKIE_NAME}=not-a-real-token"},
+    ):
+        response = api.post(
+            f"/api/conversations/{thread}/messages",
+            json={"content": "forged", "client_message_id": client_id()},
+            headers=headers,
+        )
+        assert_error(response, 401, "UNAUTHORIZED")
+    assert snapshot(db) == before
+
+
 def test_send_with_the_cookie_and_origin(api: httpx.Client, alice: Account, thread: int) -> None:
     response = api.post(
         f"/api/conversations/{thread}/messages",
