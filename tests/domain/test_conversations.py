@@ -517,6 +517,22 @@ def test_mark_read_many_moves_several_positions_with_one_update(
     assert conv.mark_read_many(session=session, marks=[]) == []
 
 
+def test_mark_read_many_moves_exactly_the_marked_positions_whatever_their_number(
+    session: Session, ada: User
+) -> None:
+    readers = [make_user(session, f"Reader{index}") for index in range(7)]
+    group = start(session, ada, *readers)
+    for marked in range(1, len(readers) + 1):  # sizes that fill, and fall short of, a power of two
+        newest = send(session, ada, group, f"message {marked}").message.id
+        moved = conv.mark_read_many(
+            session=session, marks=[(reader.id, group, newest) for reader in readers[:marked]]
+        )
+        assert sorted(position.user_id for position in moved) == [r.id for r in readers[:marked]]
+        assert {position.unread_count for position in moved} == {0}
+        unread_counts = [unread(session, reader, group) for reader in readers]
+        assert unread_counts == [0] * marked + [marked] * (len(readers) - marked)
+
+
 # --- paging ------------------------------------------------------------------------------------
 
 
