@@ -12,6 +12,7 @@ Reflex would have sent or handed over to the socket's new worker.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 
 import pytest
@@ -27,6 +28,7 @@ from chat_app.realtime import push, topics
 from chat_app.states.session import SessionState
 from chat_app.states.thread import ThreadState, message_row
 from tests.domain.support import make_user
+from tests.support.reflex_client import run_async
 
 ANOTHER_WORKER = "another-worker"
 
@@ -125,9 +127,14 @@ def test_a_push_changes_the_page_only_while_this_worker_holds_the_tabs_socket(
     move_socket: str, bob: User, thread_with_a_gap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shown, pushed, caught_up = thread_with_a_gap
-    emitted, rows = asyncio.run(
-        push_to_a_tab(
-            viewer=bob, shown=shown, result=pushed, move_socket=move_socket, monkeypatch=monkeypatch
+    emitted, rows = run_async(
+        functools.partial(
+            push_to_a_tab,
+            viewer=bob,
+            shown=shown,
+            result=pushed,
+            move_socket=move_socket,
+            monkeypatch=monkeypatch,
         )
     )
     if move_socket == "never":
