@@ -80,7 +80,7 @@ _SESSION_BY_TOKEN_HASH = (
 
 
 def authenticate(
-    *, session: Session, token: str | None, now: datetime | None = None
+    *, session: Session, token: str | None, now: datetime | None = None, commit: bool = True
 ) -> Authenticated | None:
     """Find the live session for a raw token, sliding its expiry when due.
 
@@ -88,6 +88,8 @@ def authenticate(
         session: The database session.
         token: The raw token from a cookie or an Authorization header.
         now: The current time (tests pass their own).
+        commit: False to leave the slide (expiry, last use) to the caller's own
+            commit, for a caller that writes next anyway: one commit instead of two.
 
     Returns:
         The session and its user, or None if the token is unknown, revoked or expired.
@@ -113,7 +115,8 @@ def authenticate(
         changed = True
     if changed:
         session.add(auth_session)
-        session.commit()
+        if commit:
+            session.commit()
     return Authenticated(auth_session=auth_session, user=user)
 
 
