@@ -177,13 +177,19 @@ def request_credentials(request: Request) -> Credentials:
     return Credentials(token=token or None, from_cookie=bool(token))
 
 
-async def optional_auth(request: Request) -> Authenticated | None:
-    """Resolve the caller's session (None if absent or dead), enforcing CSRF on writes."""
+def presented_token(request: Request) -> str | None:
+    """The session token the request presents (None without one), after the CSRF check on writes."""
     credentials = request_credentials(request)
     check_origin(request, cookie_used=credentials.from_cookie)
-    if credentials.token is None:
+    return credentials.token
+
+
+async def optional_auth(request: Request) -> Authenticated | None:
+    """Resolve the caller's session (None if absent or dead), enforcing CSRF on writes."""
+    token = presented_token(request)
+    if token is None:
         return None
-    return await run_in_session(sessions.authenticate, token=credentials.token)
+    return await run_in_session(sessions.authenticate, token=token)
 
 
 async def require_auth(
@@ -289,8 +295,7 @@ async def caller(request: Request) -> Caller:
 
     Enforces CSRF on writes, like `optional_auth`.
     """
-    credentials = request_credentials(request)
-    check_origin(request, cookie_used=credentials.from_cookie)
-    if credentials.token is None:
+    token = presented_token(request)
+    if token is None:
         raise ApiError(401, "UNAUTHORIZED", "Unauthorized")
-    return Caller(token=credentials.token)
+    return Caller(token=token)
