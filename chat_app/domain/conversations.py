@@ -21,9 +21,12 @@ from sqlalchemy import (
     func,
     insert,
     text,
+    true,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -445,7 +448,7 @@ _SENDER_HAS_READ_IT = (
 _UNREAD_BY_MEMBER = (
     select(
         ConversationMember.user_id,
-        func.count(Message.id),
+        func.count(Message.id).label("unread"),
         ConversationMember.last_read_message_id,
     )
     .select_from(ConversationMember)
@@ -461,6 +464,100 @@ _UNREAD_BY_MEMBER_AND_PREVIOUS_ID = _UNREAD_BY_MEMBER.add_columns(
     .correlate(None)  # the outer query joins messages too; this one reads its own
     .scalar_subquery()
 )
+
+# PostgreSQL: the insert, both moves forward and the counts above in one
+# statement, so one round trip where the four statements took four. On a loaded
+# two-core machine each round trip waits for the server's process and then for
+# this thread's turn at the GIL; at 200 sends/s a send's nine round trips took
+# 8.5 ms at the median against 1.6 ms alone. Every part of a statement reads one
+# snapshot, taken after the conversation's lock (the statement before): the new
+# message is not in it, so the counts add it, and the sender has read it.
+_NEW_MESSAGE = (
+    postgresql_insert(Message)
+    .values(
+        conversation_id=bindparam("cid"),
+        sender_id=bindparam("uid"),
+        body=bindparam("body"),
+        client_message_id=bindparam("client_message_id"),
+        created_at=bindparam("now"),
+    )
+    .on_conflict_do_nothing(constraint="uq_message_sender_client_id")  # a retried send
+    .returning(Message.id)
+    .cte("new_message")
+)
+_last_id_before = func.coalesce(Conversation.last_message_id, 0)
+_counted_before = _UNREAD_BY_MEMBER.subquery("counted_before")
+_is_sender = _counted_before.c.user_id == bindparam("uid")
+_STORE_AND_COUNT_AT_ONCE = (
+    select(
+        _NEW_MESSAGE.c.id,
+        _counted_before.c.user_id,
+        case((_is_sender, 0), else_=_counted_before.c.unread + 1),
+        case((_is_sender, _NEW_MESSAGE.c.id), else_=_counted_before.c.last_read_message_id),
+        select(func.max(Message.id))
+        .where(Message.conversation_id == bindparam("cid"))
+        .correlate(None)
+        .scalar_subquery(),
+    )
+    .select_from(_NEW_MESSAGE)
+    .join(_counted_before, true())
+    .add_cte(
+        update(Conversation)
+        .where(Conversation.id == bindparam("cid"))
+        .values(
+            last_message_id=case(
+                (_last_id_before < _NEW_MESSAGE.c.id, _NEW_MESSAGE.c.id), else_=_last_id_before
+            ),
+            last_activity_at=bindparam("now"),
+        )
+        .cte("moved_forward"),
+        update(ConversationMember)
+        .where(
+            ConversationMember.conversation_id == bindparam("cid"),
+            ConversationMember.user_id == bindparam("uid"),
+            ConversationMember.last_read_message_id < _NEW_MESSAGE.c.id,
+        )
+        .values(last_read_message_id=_NEW_MESSAGE.c.id)
+        .cte("sender_has_read_it"),
+    )
+)
+
+
+def _store_and_count(
+    session: Session, stored: dict[str, Any]
+) -> tuple[int, list[Row]] | None:
+    """Store a message, move its conversation and the sender's read position forward, count.
+
+    Returns:
+        The new message's id and, per member, (user id, unread count, read
+        position, id of the message before the new one); None if the sender
+        already stored a message with this client id.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(_STORE_AND_COUNT_AT_ONCE, stored).all()
+        return (rows[0][0], [row[1:] for row in rows]) if rows else None
+    try:
+        message_id = connection.execute(
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": stored["cid"],
+                "sender_id": stored["uid"],
+                "body": stored["body"],
+                "client_message_id": stored["client_message_id"],
+                "created_at": stored["now"],
+            },
+        ).inserted_primary_key[0]
+    except IntegrityError:  # a retry of a send that was stored (the unique client id)
+        session.rollback()
+        return None
+    moved = {**stored, "mid": message_id}
+    connection.execute(_MOVE_CONVERSATION_FORWARD, moved)
+    connection.execute(_SENDER_HAS_READ_IT, moved)
+    # Read before the commit, under the conversation's lock (SQLite: its one
+    # writer): every earlier message of it is committed and no later one can be, so
+    # this reads what a read after the commit would, in the same transaction.
+    return message_id, connection.execute(_UNREAD_BY_MEMBER_AND_PREVIOUS_ID, moved).all()
 
 
 def send_message(
@@ -487,20 +584,10 @@ def send_message(
     if sender_name is None:
         raise _not_found()
     now = utcnow()
-    try:
-        message_id = _run(
-            session,
-            _INSERT_MESSAGE,
-            {
-                "conversation_id": conversation_id,
-                "sender_id": user_id,
-                "body": body,
-                "client_message_id": client_message_id,
-                "created_at": now,
-            },
-        ).inserted_primary_key[0]
-    except IntegrityError:  # a retry of a send that was stored (the unique client id)
-        session.rollback()
+    stored = _store_and_count(
+        session, {**ids, "body": body, "client_message_id": client_message_id, "now": now}
+    )
+    if stored is None:
         return _resent(
             session=session,
             user_id=user_id,
@@ -508,13 +595,7 @@ def send_message(
             client_message_id=client_message_id,
             sender_name=sender_name,
         )
-    moved = {**ids, "mid": message_id, "now": now}
-    _run(session, _MOVE_CONVERSATION_FORWARD, moved)
-    _run(session, _SENDER_HAS_READ_IT, moved)
-    # Read before the commit, under the conversation's lock (SQLite: its one
-    # writer): every earlier message of it is committed and no later one can be, so
-    # this reads what a read after the commit would, in the same transaction.
-    counts = _run(session, _UNREAD_BY_MEMBER_AND_PREVIOUS_ID, moved).all()
+    message_id, counts = stored
     session.commit()
     unread = {user: count for user, count, _, _ in counts}
     previous = counts[0][3] if counts else 0

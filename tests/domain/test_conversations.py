@@ -798,6 +798,15 @@ def test_a_send_reports_the_previous_message_and_every_members_unread_count(sess
         carol.id: 0,
     }
     assert second.member_ids == sorted([alice.id, bob.id, carol.id])
+    third = conv.send_message(
+        session=session,
+        user_id=carol.id,
+        conversation_id=conversation_id,
+        body="three",
+        client_message_id="p-3",
+    )
+    assert third.previous_message_id == second.message.id  # the newest before it, not the first
+    assert third.unread_by_member == {alice.id: 2, bob.id: 1, carol.id: 0}
 
 
 def test_a_send_waits_for_an_earlier_uncommitted_send_of_its_conversation(engine, session):
