@@ -17,6 +17,7 @@ import contextlib
 import functools
 import os
 import re
+import select
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
 from chat_app.config import settings
@@ -151,7 +153,31 @@ def build_engine(database_url: str) -> Engine:
         engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    event.listen(engine, "checkout", _replace_if_closed_by_the_server)
+    return engine
+
+
+def _replace_if_closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled PostgreSQL connection the server has closed, without asking it.
+
+    A connection idle in the pool has nothing to read, unless the server ended
+    it: a restart, `pg_terminate_backend` or an idle timeout sends an error and
+    closes the socket, which makes it readable. SQLAlchemy's `pool_pre_ping`
+    would ask with a `SELECT 1` on every checkout instead, one more round trip
+    per transaction (on a loaded two-core machine about 1 ms each at 200 sends/s).
+
+    Raises:
+        DisconnectionError: The connection was closed; the pool connects afresh
+            in its place (each closed one is caught at its own checkout).
+    """
+    poller = select.poll()
+    try:
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+    except Exception as error:  # psycopg already found it broken and closed it
+        raise DisconnectionError("this pooled connection is closed") from error
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 @functools.cache

@@ -1,18 +1,27 @@
-"""SQLite writers in one process queue on a lock instead of SQLite's sleeping busy handler."""
+"""The engines: SQLite's writers queue in the process; PostgreSQL's pool skips closed connections.
+
+SQLite writers in one process queue on a lock instead of SQLite's sleeping busy
+handler. PostgreSQL's pool hands out no connection the server has closed.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
 
 import chat_app.db
 from chat_app.db import build_engine
+from tests.conftest import POSTGRES_URL
+from tests.support.databases import temporary_postgres_database
 
 
 @pytest.fixture
@@ -165,3 +174,51 @@ def test_engines_on_one_file_share_the_queue(engine: Engine, tmp_path: Path) -> 
             assert first_raw.writer_lock is second_raw.writer_lock
     finally:
         other.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    with temporary_postgres_database(POSTGRES_URL) as database_url:
+        engine = build_engine(database_url)
+        yield engine
+        engine.dispose()
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _end_backend_as_a_restart_would(pid: int) -> None:
+    """Terminate a PostgreSQL backend and wait until it is gone (its socket closed)."""
+    admin = create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            for _ in range(500):
+                alive = connection.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                ).scalar_one()
+                if not alive:
+                    return
+                time.sleep(0.01)
+        raise AssertionError(f"backend {pid} still running")
+    finally:
+        admin.dispose()
+
+
+def test_a_pooled_postgresql_connection_stays_in_use_while_the_server_keeps_it(
+    postgres_engine: Engine,
+) -> None:
+    assert _backend_pid(postgres_engine) == _backend_pid(postgres_engine)
+
+
+def test_a_pooled_postgresql_connection_the_server_closed_is_replaced_before_use(
+    postgres_engine: Engine,
+) -> None:
+    first = _backend_pid(postgres_engine)  # back in the pool now
+    _end_backend_as_a_restart_would(first)
+
+    second = _backend_pid(postgres_engine)  # no error: the closed one was not handed out
+
+    assert second != first
