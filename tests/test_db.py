@@ -194,7 +194,9 @@ def _end_backend_as_a_restart_would(pid: int) -> None:
     admin = create_engine(make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as connection:
-            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            assert connection.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+            ).scalar()
             for _ in range(500):
                 alive = connection.execute(
                     text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}

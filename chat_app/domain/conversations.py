@@ -523,9 +523,7 @@ _STORE_AND_COUNT_AT_ONCE = (
 )
 
 
-def _store_and_count(
-    session: Session, stored: dict[str, Any]
-) -> tuple[int, list[Row]] | None:
+def _store_and_count(session: Session, stored: dict[str, Any]) -> tuple[int, list[Row]] | None:
     """Store a message, move its conversation and the sender's read position forward, count.
 
     Returns:
