@@ -798,13 +798,7 @@ def test_a_send_reports_the_previous_message_and_every_members_unread_count(sess
         carol.id: 0,
     }
     assert second.member_ids == sorted([alice.id, bob.id, carol.id])
-    third = conv.send_message(
-        session=session,
-        user_id=carol.id,
-        conversation_id=conversation_id,
-        body="three",
-        client_message_id="p-3",
-    )
+    third = send(session, carol, conversation_id, "three")
     assert third.previous_message_id == second.message.id  # the newest before it, not the first
     assert third.unread_by_member == {alice.id: 2, bob.id: 1, carol.id: 0}
 
