@@ -93,7 +93,6 @@ def _row(row: ConversationRow) -> rx.Component:
                         row["title"],
                         weight="bold",
                         size="2",
-                        trim="both",
                         class_name="conversation-title",
                         overflow="hidden",
                         text_overflow="ellipsis",

@@ -322,3 +322,16 @@ def test_search_filters_the_list_by_name_or_email(new_context, make_account, app
     expect(page.get_by_text("No conversation matches")).to_be_visible()
     page.locator("#conversation-search").fill("")
     expect(titles).to_have_count(2)
+
+
+def test_a_group_title_in_the_list_is_drawn_whole(new_context, make_account, app_server):
+    me = make_account("Peggy Joy")
+    gary, yuri = make_account("Gary Quigley"), make_account("Yuri Pyke")
+    start_conversation(app_server.url, me, gary, yuri)
+    page = new_context().new_page()
+    sign_in_to_messages(page, email=me.email, password=me.password, name=me.name)
+    title = page.locator("#conversation-list .conversation-title")
+    expect(title).to_have_text("Gary Quigley, Yuri Pyke")
+    # Nothing cut off below the line: no comma drawn as a period, no g, y or Q
+    # without its tail.
+    assert title.evaluate("element => element.scrollHeight <= element.clientHeight")
