@@ -20,11 +20,6 @@ from tests.support.reflex_client import run_async
 
 
 @pytest.fixture
-def ada(session: Session) -> User:
-    return make_user(session, "Ada")
-
-
-@pytest.fixture
 def conversation_id(session: Session, ada: User) -> int:
     bob = make_user(session, "Bob")
     created, _ = conversations.start_conversation(

@@ -36,6 +36,8 @@ import chat_app.db
 import chat_app.models  # noqa: F401  (registers the tables)
 from alembic import command
 from chat_app.db import build_engine
+from chat_app.models import User
+from tests.domain.support import make_user
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
@@ -113,3 +115,15 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session like the app's own (`expire_on_commit=False`) on a fresh database."""
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture
+def ada(session: Session) -> User:
+    """A person in the test's database."""
+    return make_user(session, "Ada")
+
+
+@pytest.fixture
+def bob(session: Session) -> User:
+    """Another person in the test's database."""
+    return make_user(session, "Bob")

@@ -18,16 +18,6 @@ MISSING_ID = 987_654
 
 
 @pytest.fixture
-def ada(session: Session) -> User:
-    return make_user(session, "Ada")
-
-
-@pytest.fixture
-def bob(session: Session) -> User:
-    return make_user(session, "Bob")
-
-
-@pytest.fixture
 def cy(session: Session) -> User:
     return make_user(session, "Cy")
 

@@ -19,11 +19,6 @@ T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ada(session: Session) -> User:
-    return make_user(session, "Ada")
-
-
-@pytest.fixture
 def grace(session: Session) -> User:
     return make_user(session, "Grace")
 

@@ -27,7 +27,6 @@ from chat_app.models import User
 from chat_app.realtime import push, topics
 from chat_app.states.session import SessionState
 from chat_app.states.thread import ThreadState, message_row
-from tests.domain.support import make_user
 from tests.support.reflex_client import run_async
 
 ANOTHER_WORKER = "another-worker"
@@ -98,16 +97,6 @@ async def push_to_a_tab(
     finally:
         token_manager.token_to_socket.pop(tab, None)
         app.state_manager.states.pop(tab, None)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def ada(session: Session) -> User:
-    return make_user(session, "Ada")
-
-
-@pytest.fixture
-def bob(session: Session) -> User:
-    return make_user(session, "Bob")
 
 
 @pytest.fixture
