@@ -466,7 +466,7 @@ _UNREAD_BY_MEMBER_AND_PREVIOUS_ID = _UNREAD_BY_MEMBER.add_columns(
 )
 
 # PostgreSQL: the insert, both moves forward and the counts above in one
-# statement, so one round trip where the four statements took four. On a loaded
+# statement, so one round trip instead of four. On a loaded
 # two-core machine each round trip waits for the server's process and then for
 # this thread's turn at the GIL; at 200 sends/s a send's nine round trips took
 # 8.5 ms at the median against 1.6 ms alone. Every part of a statement reads one
