@@ -77,15 +77,18 @@ class InboxState(rx.State):
         """
         return self.search.strip().lower()
 
-    @rx.var
+    # Both read the rows past Reflex's change-tracking proxies (`_listed`), which
+    # wrap every row on each pass; every push to a tab recomputes them.
+    @rx.var(deps=["rows", "search"], auto_deps=False)
     def match_count(self) -> int:
         """How many rows match the search box (by name or email)."""
-        return sum(1 for row in self.rows if self.search_needle in row["search_text"])
+        needle = self.search.strip().lower()
+        return sum(1 for row in self._listed() if needle in row["search_text"])
 
-    @rx.var
+    @rx.var(deps=["rows"], auto_deps=False)
     def total_unread(self) -> int:
         """Unread messages across all conversations."""
-        return sum(row["unread"] for row in self.rows)
+        return sum(row["unread"] for row in self._listed())
 
     def _listed(self) -> list[ConversationRow]:
         """The rows as shown, for reading: without Reflex's change-tracking proxies."""

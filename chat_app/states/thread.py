@@ -377,7 +377,8 @@ class ThreadState(rx.State):
             user_id=user_id,
             conversation_id=self.conversation_id,
             message_id=self._last_stored_id(),
-            token=self.router.session.client_token,
+            # Not `self.router`, which assembles all the page's router data on each read.
+            token=self.rx_router_session.client_token,
         )
         inbox = await self.get_state(InboxState)
         inbox._read_here(self.conversation_id)

@@ -140,3 +140,18 @@ def test_the_conversation_this_tab_shows_never_gets_a_badge(
     push(inbox, sent(11, unread=3, read_position=8))
     assert shown(inbox) == ("message 11", 0)
     assert rereads == []
+
+
+def test_the_header_count_and_the_search_count_follow_the_rows(
+    inbox: InboxState, rereads: list[int]
+) -> None:
+    assert inbox.total_unread == 2
+    push(inbox, sent(11, unread=3, read_position=8))
+    assert inbox.total_unread == 3
+    inbox._read_here(CONVERSATION)
+    assert inbox.total_unread == 0
+    assert inbox.match_count == 1
+    inbox.search = "  OTH"
+    assert inbox.match_count == 1
+    inbox.search = "nobody"
+    assert inbox.match_count == 0
