@@ -97,6 +97,7 @@ def _row(row: ConversationRow) -> rx.Component:
                         overflow="hidden",
                         text_overflow="ellipsis",
                         white_space="nowrap",
+                        min_width="0",
                     ),
                     rx.spacer(),
                     rx.cond(
@@ -107,6 +108,9 @@ def _row(row: ConversationRow) -> rx.Component:
                             size="1",
                             color="var(--gray-10)",
                             font_size="12px",
+                            class_name="conversation-time",
+                            white_space="nowrap",
+                            flex_shrink="0",
                         ),
                     ),
                     width="100%",

@@ -327,7 +327,8 @@ def test_search_filters_the_list_by_name_or_email(new_context, make_account, app
 def test_a_group_title_in_the_list_is_drawn_whole(new_context, make_account, app_server):
     me = make_account("Peggy Joy")
     gary, yuri = make_account("Gary Quigley"), make_account("Yuri Pyke")
-    start_conversation(app_server.url, me, gary, yuri)
+    conversation_id = start_conversation(app_server.url, me, gary, yuri)
+    send_as(app_server.url, gary.token, conversation_id, "hello")
     page = new_context().new_page()
     sign_in_to_messages(page, email=me.email, password=me.password, name=me.name)
     title = page.locator("#conversation-list .conversation-title")
@@ -335,3 +336,19 @@ def test_a_group_title_in_the_list_is_drawn_whole(new_context, make_account, app
     # Nothing cut off below the line: no comma drawn as a period, no g, y or Q
     # without its tail.
     assert title.evaluate("element => element.scrollHeight <= element.clientHeight")
+
+
+def test_a_long_title_gives_way_to_the_time_in_the_list(new_context, make_account, app_server):
+    me = make_account("Lee")
+    others = [make_account(f"Someone With A Long Name {n}") for n in range(3)]
+    conversation_id = start_conversation(app_server.url, me, *others)
+    send_as(app_server.url, others[0].token, conversation_id, "hello")
+    page = new_context().new_page()
+    sign_in_to_messages(page, email=me.email, password=me.password, name=me.name)
+    title = page.locator("#conversation-list .conversation-title")
+    time_shown = page.locator("#conversation-list .conversation-time")
+    expect(time_shown).to_be_visible()
+    assert title.evaluate("element => element.scrollWidth > element.clientWidth")  # cut short
+    title_box, time_box = title.bounding_box(), time_shown.bounding_box()
+    assert time_box["height"] <= title_box["height"]  # the time on one line beside it
+    screenshot(page, "messages-long-title")
