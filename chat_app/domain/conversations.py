@@ -466,12 +466,11 @@ _UNREAD_BY_MEMBER_AND_PREVIOUS_ID = _UNREAD_BY_MEMBER.add_columns(
 )
 
 # PostgreSQL: the insert, both moves forward and the counts above in one
-# statement, so one round trip instead of four. On a loaded
-# two-core machine each round trip waits for the server's process and then for
-# this thread's turn at the GIL; at 200 sends/s a send's nine round trips took
-# 8.5 ms at the median against 1.6 ms alone. Every part of a statement reads one
-# snapshot, taken after the conversation's lock (the statement before): the new
-# message is not in it, so the counts add it, and the sender has read it.
+# statement, so one round trip instead of four. On a loaded two-core machine
+# each round trip waits for the server's process and then for this thread's turn
+# at the GIL (bench/HISTORY.md). Every part of a statement reads one snapshot,
+# taken after the conversation's lock (the statement before): the new message
+# is not in it, so the counts add it, and the sender has read it.
 _NEW_MESSAGE = (
     postgresql_insert(Message)
     .values(

@@ -79,11 +79,10 @@ class InboxState(rx.State):
 
     # Both read the rows past Reflex's change-tracking proxies (`_listed`), which
     # wrap every row on each pass; every push to a tab recomputes them.
-    @rx.var(deps=["rows", "search"], auto_deps=False)
+    @rx.var(deps=["rows", "search_needle"], auto_deps=False)
     def match_count(self) -> int:
         """How many rows match the search box (by name or email)."""
-        needle = self.search.strip().lower()
-        return sum(1 for row in self._listed() if needle in row["search_text"])
+        return sum(1 for row in self._listed() if self.search_needle in row["search_text"])
 
     @rx.var(deps=["rows"], auto_deps=False)
     def total_unread(self) -> int:
