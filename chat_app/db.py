@@ -224,7 +224,7 @@ def _yield_cpu_to_everything_else() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_WORK_NICENESS)
 
 
-# Password hashing (argon2id: 19 MiB and tens of milliseconds of CPU each) has a
+# Password hashing (argon2id: 7 MiB and tens of milliseconds of CPU each) has a
 # lane of its own. A storm of sign-ins then queues here instead of taking every
 # thread that message sends and page loads need, hashes one at a time (bounded
 # memory), and at a lower priority: with several workers on a small machine the

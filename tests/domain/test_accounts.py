@@ -15,7 +15,7 @@ from chat_app.domain.errors import Conflict, InvalidInput, NotAuthenticated, Thr
 from chat_app.models import SignInFailure, User
 
 PASSWORD = "correct horse battery"
-CURRENT_PARAMS = "$argon2id$v=19$m=19456,t=2,p=1$"
+CURRENT_PARAMS = "$argon2id$v=19$m=7168,t=5,p=1$"
 
 
 def sign_up(
@@ -375,16 +375,22 @@ def test_successful_sign_in_clears_that_emails_failures(session: Session) -> Non
 # --- rehash --------------------------------------------------------------------
 
 
-def signed_up_with_an_outdated_hash(session: Session) -> str:
-    """Sign Ada up, then give her a hash made with weaker argon2 parameters; return it."""
-    weak = CryptContext(
+# Weaker than OWASP's minimum, and OWASP's other form of it that the app used before.
+OUTDATED_PARAMS = {"m=8192,t=1": (8192, 1), "m=19456,t=2": (19456, 2)}
+
+
+def signed_up_with_an_outdated_hash(
+    session: Session, *, memory_cost: int = 8192, time_cost: int = 1
+) -> str:
+    """Sign Ada up, then give her a hash made with other argon2 parameters; return it."""
+    outdated = CryptContext(
         schemes=["argon2"],
         argon2__type="ID",
-        argon2__memory_cost=8192,
-        argon2__time_cost=1,
+        argon2__memory_cost=memory_cost,
+        argon2__time_cost=time_cost,
         argon2__parallelism=1,
     )
-    old_hash = weak.hash(PASSWORD)
+    old_hash = outdated.hash(PASSWORD)
     user = sign_up(session)
     user.password_hash = old_hash
     session.add(user)
@@ -392,9 +398,13 @@ def signed_up_with_an_outdated_hash(session: Session) -> str:
     return old_hash
 
 
-def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session) -> None:
-    old_hash = signed_up_with_an_outdated_hash(session)
-    assert "$m=8192,t=1,p=1$" in old_hash
+@pytest.mark.parametrize("params", list(OUTDATED_PARAMS), ids=list(OUTDATED_PARAMS))
+def test_sign_in_rehashes_a_hash_with_outdated_parameters(session: Session, params: str) -> None:
+    memory_cost, time_cost = OUTDATED_PARAMS[params]
+    old_hash = signed_up_with_an_outdated_hash(
+        session, memory_cost=memory_cost, time_cost=time_cost
+    )
+    assert f"${params},p=1$" in old_hash
 
     accounts.sign_in(
         session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.0.1"
