@@ -485,6 +485,10 @@ _NEW_MESSAGE = (
     .cte("new_message")
 )
 _last_id_before = func.coalesce(Conversation.last_message_id, 0)
+# Read as a value rather than joined in (UPDATE … FROM new_message, which
+# SQLAlchemy's linter reports as a cartesian product). The update's EXISTS keeps
+# a retried send, which stores nothing, from moving the conversation.
+_new_message_id = select(_NEW_MESSAGE.c.id).scalar_subquery()
 _counted_before = _UNREAD_BY_MEMBER.subquery("counted_before")
 _is_sender = _counted_before.c.user_id == bindparam("uid")
 _STORE_AND_COUNT_AT_ONCE = (
@@ -502,10 +506,10 @@ _STORE_AND_COUNT_AT_ONCE = (
     .join(_counted_before, true())
     .add_cte(
         update(Conversation)
-        .where(Conversation.id == bindparam("cid"))
+        .where(Conversation.id == bindparam("cid"), select(_NEW_MESSAGE.c.id).exists())
         .values(
             last_message_id=case(
-                (_last_id_before < _NEW_MESSAGE.c.id, _NEW_MESSAGE.c.id), else_=_last_id_before
+                (_last_id_before < _new_message_id, _new_message_id), else_=_last_id_before
             ),
             last_activity_at=bindparam("now"),
         )

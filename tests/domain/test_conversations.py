@@ -277,9 +277,15 @@ def test_duplicate_client_message_id_is_stored_once(session: Session, ada: User,
     conversation_id = start(session, ada, bob)
 
     first = send(session, ada, conversation_id, "hello", "same-id")
+    session.expire_all()
+    moved = session.get(Conversation, conversation_id)
+    moved_to = (moved.last_message_id, moved.last_activity_at)
     second = send(session, ada, conversation_id, "hello (retried)", "same-id")
 
     assert (first.created, second.created) == (True, False)
+    session.expire_all()
+    retried = session.get(Conversation, conversation_id)
+    assert (retried.last_message_id, retried.last_activity_at) == moved_to  # a retry moves nothing
     assert second.message.id == first.message.id
     assert second.message.body == "hello"
     assert sorted(second.member_ids) == sorted([ada.id, bob.id])
