@@ -30,6 +30,10 @@ LOAD_OLDER_ON_SCROLL = """
 })()
 """
 
+# About eight lines: a longer draft scrolls inside the composer instead of
+# pushing the thread off a small screen.
+COMPOSER_MAX_HEIGHT = "12rem"
+
 MESSAGE_TIME_FORMATS = {
     "sameDay": "LT",
     "lastDay": "[Yesterday] LT",
@@ -236,6 +240,14 @@ def composer() -> rx.Component:
                     min_height="3rem",
                     width="100%",
                     size="3",
+                    # Grows with what is typed (where the browser can), then scrolls.
+                    style={
+                        "& textarea": {
+                            "field_sizing": "content",
+                            "min_height": "3rem",
+                            "max_height": COMPOSER_MAX_HEIGHT,
+                        }
+                    },
                 ),
                 rx.icon_button(
                     rx.icon("send-horizontal"),

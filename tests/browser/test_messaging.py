@@ -352,3 +352,28 @@ def test_a_long_title_gives_way_to_the_time_in_the_list(new_context, make_accoun
     title_box, time_box = title.bounding_box(), time_shown.bounding_box()
     assert time_box["height"] <= title_box["height"]  # the time on one line beside it
     screenshot(page, "messages-long-title")
+
+
+def test_the_composer_grows_with_a_draft_then_scrolls(new_context, make_account, app_server):
+    me, other = make_account("Maya"), make_account("Noor")
+    conversation_id = start_conversation(app_server.url, me, other)
+    page = new_context().new_page()
+    sign_in_to_messages(page, email=me.email, password=me.password, name=me.name)
+    _open_thread(page, conversation_id)
+    composer = page.locator("#composer")
+    height = "element => [element.clientHeight, element.scrollHeight]"
+    empty, _ = composer.evaluate(height)
+
+    composer.fill("one\ntwo\nthree\nfour")
+    grown, needed = composer.evaluate(height)
+    assert grown > empty and needed <= grown  # every line shows, none scrolled away
+    screenshot(page, "composer-four-lines")
+
+    composer.fill("\n".join(f"line {n}" for n in range(30)))
+    capped, needed = composer.evaluate(height)
+    assert grown < capped < needed  # a long draft stops growing and scrolls
+    assert capped <= page.locator("#message-scroller").evaluate("element => element.clientHeight")
+
+    composer.press("Enter")
+    expect(page.locator("#message-list .message-body")).to_have_count(1)
+    assert composer.evaluate(height)[0] == empty  # sent: back to its size
