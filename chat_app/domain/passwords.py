@@ -6,7 +6,7 @@ from passlib.context import CryptContext
 
 # OWASP's argon2id minimum, in the form that trades memory for passes: m=7 MiB,
 # t=5, p=1, which OWASP rates equal to m=19 MiB, t=2. A hash takes about 30 %
-# less CPU than with 19 MiB on the machines measured (bench/HISTORY.md), which
+# less CPU than with 19 MiB on the machine measured (bench/HISTORY.md), which
 # is what a storm of sign-ins takes from message delivery. Changing these makes
 # the context report old hashes as needing a rehash, done at the next sign-in.
 password_context = CryptContext(
