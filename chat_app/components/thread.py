@@ -93,6 +93,22 @@ def _is_mine(row: MessageRow) -> rx.Var[bool]:
     return row["sender_id"] == SessionState.user_id
 
 
+def _one_name_per_run() -> rx.Component:
+    """Their consecutive messages show the sender's name once, above the first.
+
+    A stored row is shared by every tab that shows it and never changes, so
+    whether it follows its sender's own message is decided on the page: a rule
+    per member hides the name of a message right after one of the same sender's.
+    """
+    rules = ThreadState.member_ids.map(
+        lambda member: (
+            f'#message-list > [data-sender-id="{member}"] + '
+            f'[data-sender-id="{member}"] .message-sender {{ display: none; }}'
+        )
+    )
+    return rx.el.style(rules.join(" "))
+
+
 def _message(row: MessageRow) -> rx.Component:
     mine = _is_mine(row)
     return rx.box(
@@ -131,7 +147,11 @@ def _message(row: MessageRow) -> rx.Component:
         justify_content=rx.cond(mine, "flex-end", "flex-start"),
         width="100%",
         class_name=rx.cond(mine, "message message-mine", "message message-theirs"),
-        custom_attrs={"data-message-id": row["id"], "data-client-id": row["client_id"]},
+        custom_attrs={
+            "data-message-id": row["id"],
+            "data-client-id": row["client_id"],
+            "data-sender-id": row["sender_id"],
+        },
     )
 
 
@@ -151,8 +171,8 @@ def thread_header() -> rx.Component:
                     ThreadState.typing_text != "",
                     ThreadState.typing_text,
                     rx.cond(
-                        ThreadState.member_count > 2,
-                        ThreadState.member_count.to_string() + " members",
+                        ThreadState.member_ids.length() > 2,
+                        ThreadState.member_ids.length().to_string() + " members",
                         "",
                     ),
                 ),
@@ -207,6 +227,7 @@ def message_list() -> rx.Component:
                 ),
             ),
             *[rx.foreach(getattr(ThreadState, part), _message) for part in PARTS],
+            _one_name_per_run(),
             spacing="2",
             width="100%",
             padding="1rem",

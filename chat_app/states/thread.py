@@ -203,7 +203,7 @@ class ThreadState(rx.State):
 
     conversation_id: int = 0
     title: str = ""
-    member_count: int = 0
+    member_ids: list[int] = []
     earlier: list[MessageRow] = []
     block_0: list[MessageRow] = []
     block_1: list[MessageRow] = []
@@ -323,14 +323,14 @@ class ThreadState(rx.State):
             return
         finally:
             self.loading = False
-        self.title, self.member_count = summary.title, len(summary.members)
+        self.title, self.member_ids = summary.title, [member.id for member in summary.members]
         self.has_older = len(views) == conversations.PAGE_SIZE
         for _ in self._show_part_by_part([message_row(view) for view in views]):
             yield
         await self._mark_read(session_state.user_id)
 
     def _show_not_found(self) -> None:
-        self.conversation_id, self.title, self.member_count = 0, "", 0
+        self.conversation_id, self.title, self.member_ids = 0, "", []
         self._show([])
         self.has_older, self.loading = False, False
         self.not_found = True

@@ -377,3 +377,23 @@ def test_the_composer_grows_with_a_draft_then_scrolls(new_context, make_account,
     composer.press("Enter")
     expect(page.locator("#message-list .message-body")).to_have_count(1)
     assert composer.evaluate(height)[0] == empty  # sent: back to its size
+
+
+def test_their_consecutive_messages_show_the_name_once(new_context, make_account, app_server):
+    me, bob, cy = make_account("Ada"), make_account("Bob Stone"), make_account("Cy Vale")
+    conversation_id = start_conversation(app_server.url, me, bob, cy)
+    # Thirteen messages: the page shows them as a block of ten and the latest
+    # three, so Bob's run crosses from one part to the next.
+    for n in range(11):
+        send_as(app_server.url, bob.token, conversation_id, f"bob {n}")
+    send_as(app_server.url, cy.token, conversation_id, "cy here")
+    send_as(app_server.url, bob.token, conversation_id, "bob again")
+    page = new_context().new_page()
+    sign_in_to_messages(page, email=me.email, password=me.password, name=me.name)
+    _open_thread(page, conversation_id)
+    expect(page.locator("#message-list .message-body")).to_have_count(13)
+    names = page.locator("#message-list .message-sender")
+    expect(names).to_have_count(13)
+    shown = [name.inner_text() for name in names.all() if name.is_visible()]
+    assert shown == ["Bob Stone", "Cy Vale", "Bob Stone"]
+    screenshot(page, "thread-one-name-per-run")
