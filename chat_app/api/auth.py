@@ -109,10 +109,13 @@ async def sign_up(body: SignUpBody, request: Request, _: object = Depends(option
 @router.post("/sign-in/email")
 async def sign_in(body: SignInBody, request: Request, _: object = Depends(optional_auth)):
     """Check credentials: 200 {redirect, token, user} and the cookie; 401 or 429 else."""
-    user = await run_password_work(
-        accounts.sign_in, email=body.email, password=body.password, ip_address=client_ip(request)
+    user, _, token = await run_password_work(
+        sessions.sign_in_and_create_session,
+        email=body.email,
+        password=body.password,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
     )
-    _, token = await _start_session(request, user)
     response = JSONResponse({"redirect": False, "token": token, "user": user_json(user)})
     set_session_cookie(request, response, token)
     return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import delete, func
+from sqlalchemy import Select, bindparam, delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -105,9 +105,12 @@ def validate_password(password: str, *, field: str = "password") -> str:
     return password
 
 
+_USER_BY_EMAIL = select(User).where(User.email == bindparam("email"))
+
+
 def get_user_by_email(*, session: Session, email: str) -> User | None:
     """Return the user with this (already normalised) email, or None."""
-    return session.exec(select(User).where(User.email == email)).first()
+    return session.exec(_USER_BY_EMAIL, params={"email": email}).first()
 
 
 def sign_up(*, session: Session, name: str, email: str, password: str) -> User:
@@ -157,29 +160,55 @@ def _email_taken() -> Conflict:
     )
 
 
-def _throttle_retry_after(
+def _failures_query() -> Select:
+    recent = SignInFailure.created_at > bindparam("since")
+    by_email = SignInFailure.email == bindparam("email")
+    # A NULL address (no client IP known) matches no row: it throttles nothing.
+    by_ip = SignInFailure.ip_address == bindparam("ip_address")
+    return select(
+        func.count().filter(by_email & recent),
+        func.min(SignInFailure.created_at).filter(by_email & recent),
+        func.count().filter(by_ip & recent),
+        func.min(SignInFailure.created_at).filter(by_ip & recent),
+        func.count().filter(by_email),
+    ).where(by_email | by_ip)
+
+
+# Built once: every sign-in runs it, and a storm of sign-ins competes with message delivery.
+_FAILURES = _failures_query()
+
+
+def _failures_seen(
     *, session: Session, email: str, ip_address: str, now: datetime
-) -> int | None:
-    since = now - settings.throttle_window
+) -> tuple[int | None, bool]:
+    """One statement: seconds until this email and IP may try again, and any failure of the email.
+
+    Returns:
+        (seconds to wait, or None when neither is throttled; whether the email
+        has failures on record, old ones included).
+    """
+    email_count, email_oldest, ip_count, ip_oldest, email_ever = session.exec(
+        _FAILURES,
+        params={
+            "email": email,
+            "ip_address": ip_address or None,
+            "since": now - settings.throttle_window,
+        },
+    ).one()
     retry_after = 0
-    for column, value in ((SignInFailure.email, email), (SignInFailure.ip_address, ip_address)):
-        if not value:
-            continue
-        count, oldest = session.exec(
-            select(func.count(), func.min(SignInFailure.created_at)).where(
-                column == value, SignInFailure.created_at > since
-            )
-        ).one()
+    for count, oldest in ((email_count, email_oldest), (ip_count, ip_oldest)):
         if count >= settings.throttle_max_failures:
             free_at = oldest + settings.throttle_window
             retry_after = max(retry_after, int((free_at - now).total_seconds()) + 1)
-    return retry_after or None
+    return retry_after or None, email_ever > 0
 
 
 def sign_in(*, session: Session, email: str, password: str, ip_address: str) -> User:
     """Check credentials, throttled per email and per IP. Hashes: call off the event loop.
 
-    Unknown email and wrong password fail alike, after the same hashing work.
+    Unknown email and wrong password fail alike, after the same hashing work. A
+    success commits only what it changed (a rehash, forgotten failures), so the
+    caller can start the session in the same transaction.
 
     Args:
         session: The database session.
@@ -197,7 +226,7 @@ def sign_in(*, session: Session, email: str, password: str, ip_address: str) -> 
     """
     email = normalize_email(email)
     now = utcnow()
-    retry_after = _throttle_retry_after(
+    retry_after, email_has_failures = _failures_seen(
         session=session, email=email, ip_address=ip_address, now=now
     )
     if retry_after is not None:
@@ -214,12 +243,10 @@ def sign_in(*, session: Session, email: str, password: str, ip_address: str) -> 
     if new_hash is not None:
         user.password_hash = new_hash
         session.add(user)
-    # Most sign-ins follow no failure: only write when there is something to
-    # forget, since this runs in the low-priority password lane and a write
-    # would hold SQLite's single write lock from there.
-    if session.exec(select(SignInFailure.id).where(SignInFailure.email == email).limit(1)).first():
+    if email_has_failures:
         session.exec(delete(SignInFailure).where(SignInFailure.email == email))
-    session.commit()
+    if session.dirty or session.new or email_has_failures:
+        session.commit()
     return user
 
 

@@ -253,6 +253,18 @@ def test_four_failures_do_not_throttle(session: Session) -> None:
     assert signed_in.id == user.id
 
 
+def test_an_unknown_client_address_throttles_nothing_by_itself(session: Session) -> None:
+    user = sign_up(session)
+    for attempt in range(5):
+        fail(session, f"someone{attempt}@example.com", "")
+
+    signed_in = accounts.sign_in(
+        session=session, email="ada@example.com", password=PASSWORD, ip_address=""
+    )
+
+    assert signed_in.id == user.id
+
+
 def test_five_failures_from_one_ip_throttle_that_ip_across_emails(session: Session) -> None:
     user = sign_up(session)
     for attempt in range(5):

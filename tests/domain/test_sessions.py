@@ -6,14 +6,14 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import Engine, event, text, update
 from sqlmodel import Session, func, select
 
 from chat_app.clock import utcnow
-from chat_app.domain import sessions
-from chat_app.domain.errors import NotAuthenticated, NotFound
+from chat_app.domain import accounts, sessions
+from chat_app.domain.errors import NotAuthenticated, NotFound, Throttled
 from chat_app.models import AuthSession, SignInTicket, User
-from tests.domain.support import make_user
+from tests.domain.support import count_statements, make_user
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -77,6 +77,80 @@ def test_user_agent_and_ip_are_truncated(session: Session, ada: User) -> None:
     stored = stored_session(session, auth_session.id)
     assert stored.user_agent == "u" * 512
     assert stored.ip_address == "1" * 64
+
+
+# --- signing in with a password ---------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+def test_signing_in_starts_a_session_that_authenticates(session: Session) -> None:
+    ada = accounts.sign_up(session=session, name="Ada", email="ada@example.com", password=PASSWORD)
+
+    user, auth_session, token = sessions.sign_in_and_create_session(
+        session=session,
+        email=" ADA@example.com",
+        password=PASSWORD,
+        ip_address="10.0.0.1",
+        user_agent="Firefox",
+    )
+
+    assert user.id == ada.id
+    stored = stored_session(session, auth_session.id)
+    assert (stored.user_id, stored.user_agent, stored.ip_address) == (ada.id, "Firefox", "10.0.0.1")
+    assert sessions.authenticate(session=session, token=token).auth_session.id == auth_session.id
+
+
+@pytest.mark.parametrize("password", ["wrong password", ""])
+def test_a_wrong_password_starts_no_session(session: Session, password: str) -> None:
+    accounts.sign_up(session=session, name="Ada", email="ada@example.com", password=PASSWORD)
+
+    with pytest.raises(NotAuthenticated):
+        sessions.sign_in_and_create_session(
+            session=session, email="ada@example.com", password=password, ip_address="10.0.0.1"
+        )
+
+    session.rollback()
+    assert session_count(session) == 0
+
+
+def test_a_throttled_sign_in_starts_no_session(session: Session) -> None:
+    accounts.sign_up(session=session, name="Ada", email="ada@example.com", password=PASSWORD)
+    for _ in range(5):
+        with pytest.raises(NotAuthenticated):
+            sessions.sign_in_and_create_session(
+                session=session, email="ada@example.com", password="nope", ip_address="10.0.0.1"
+            )
+
+    with pytest.raises(Throttled):
+        sessions.sign_in_and_create_session(
+            session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.0.2"
+        )
+
+    session.rollback()
+    assert session_count(session) == 0
+
+
+def test_signing_in_is_three_statements_and_one_commit(engine: Engine, session: Session) -> None:
+    """A storm of sign-ins shares the CPU with message delivery: each does the least it can."""
+    accounts.sign_up(session=session, name="Ada", email="ada@example.com", password=PASSWORD)
+    commits: list[object] = []
+
+    def count_commit(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(engine, "commit", count_commit)
+    try:
+        with count_statements(engine) as statements:
+            sessions.sign_in_and_create_session(
+                session=session, email="ada@example.com", password=PASSWORD, ip_address="10.0.0.1"
+            )
+    finally:
+        event.remove(engine, "commit", count_commit)
+
+    # The failures on record, the user, the new session.
+    assert len(statements) == 3, statements
+    assert len(commits) == 1
 
 
 # --- authenticate ----------------------------------------------------------------
