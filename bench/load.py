@@ -419,12 +419,18 @@ def _storm_effect(messages: list[dict], storms: list[dict]) -> dict:
     (deliveries received so far)."""
     windows = [(s["start"], s["end"] + 1.0) for s in storms]
     inside, outside = [], []
+    slowest_inside = []  # (latency, storm number, seconds after that storm began)
     for m in messages:
         if not m.get("ok"):
             continue
-        during = any(a <= m["t0"] <= b for a, b in windows)
+        storm = next((i for i, (a, b) in enumerate(windows) if a <= m["t0"] <= b), None)
         for t in m["recv"].values():
-            (inside if during else outside).append(t - m["t0"])
+            if storm is None:
+                outside.append(t - m["t0"])
+            else:
+                inside.append(t - m["t0"])
+                slowest_inside.append((t - m["t0"], storm, m["t0"] - windows[storm][0]))
+    slowest_inside.sort(reverse=True)
     return {
         "storms": len(storms),
         "storm_seconds": [round(s["end"] - s["start"], 2) for s in storms],
@@ -432,6 +438,11 @@ def _storm_effect(messages: list[dict], storms: list[dict]) -> dict:
         "sign_in_errors": sum(s["errors"] for s in storms),
         "delivery_ms_during_storm": summary_ms(inside),
         "delivery_ms_outside_storm": summary_ms(outside),
+        # Where the worst 1 % inside the storms fell: which storm, how long after it began.
+        "slowest_during_storm": [
+            {"ms": round(1000 * latency, 1), "storm": storm, "sent_after_start_s": round(after, 3)}
+            for latency, storm, after in slowest_inside[: max(1, len(slowest_inside) // 100)]
+        ],
     }
 
 
