@@ -83,6 +83,10 @@ def sign_in_and_create_session(
 ) -> tuple[User, AuthSession, str]:
     """Check credentials and start a session, in one transaction. Hashes: call off the event loop.
 
+    The session's INSERT is the transaction's first write and comes right before
+    its commit, so a SQLite database is locked for writing only for those two
+    statements, not while the password is hashed.
+
     Args:
         session: The database session.
         email: Email address, any case.
