@@ -207,8 +207,9 @@ def sign_in(*, session: Session, email: str, password: str, ip_address: str) -> 
     """Check credentials, throttled per email and per IP. Hashes: call off the event loop.
 
     Unknown email and wrong password fail alike, after the same hashing work. A
-    success commits only what it changed (a rehash, forgotten failures), so the
-    caller can start the session in the same transaction.
+    success commits only when it changed something (a rehash, forgotten
+    failures); usually it changes nothing, and the caller's next write (the new
+    session) shares its transaction.
 
     Args:
         session: The database session.

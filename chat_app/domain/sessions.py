@@ -81,11 +81,12 @@ def create_session(
 def sign_in_and_create_session(
     *, session: Session, email: str, password: str, ip_address: str, user_agent: str = ""
 ) -> tuple[User, AuthSession, str]:
-    """Check credentials and start a session, in one transaction. Hashes: call off the event loop.
+    """Check credentials and start a session. Hashes: call off the event loop.
 
-    The session's INSERT is the transaction's first write and comes right before
-    its commit, so a SQLite database is locked for writing only for those two
-    statements, not while the password is hashed.
+    One transaction, unless the sign-in itself had something to commit first (a
+    rehash, forgotten failures). The session's INSERT is the transaction's first
+    write and comes right before its commit, so a SQLite database is locked for
+    writing only for those two statements, not while the password is hashed.
 
     Args:
         session: The database session.
