@@ -47,6 +47,9 @@ def test_an_expiring_session_signs_its_open_tab_out(new_context, app_server, app
     page = page_signed_in_as(new_context, app_server.url, account)
     page.goto("/messages")
     expect(page.locator("#signed-in-name")).to_have_text("Soon Expired")
+    # The page's last load event (the list) is done: any later event would use the
+    # session, and a session in use slides its expiry a week on, as it should.
+    expect(page.locator("#conversations-empty")).to_be_visible()
     # Seven idle days later, in a few seconds: the session runs out while the tab sits open.
     expires_at = utcnow() + timedelta(seconds=3)
     with Session(app_db) as session:
