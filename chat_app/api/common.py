@@ -281,10 +281,10 @@ class Caller:
 def _as_session_user(
     *, session: Any, token: str, work: Callable[..., T], kwargs: dict[str, Any]
 ) -> T:
-    authenticated = sessions.authenticate(session=session, token=token, commit=False)
-    if authenticated is None:
+    user_id = sessions.authenticated_user_id(session=session, token=token, commit=False)
+    if user_id is None:
         raise NotAuthenticated("Unauthorized")
-    result = work(session=session, user_id=authenticated.user.id, **kwargs)
+    result = work(session=session, user_id=user_id, **kwargs)
     if session.in_transaction():  # the work only read: store the slide, if any, now
         session.commit()
     return result

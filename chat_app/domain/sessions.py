@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session, select
 
 from chat_app.clock import utcnow
@@ -116,6 +116,25 @@ _SESSION_BY_TOKEN_HASH = (
     .join(User, User.id == AuthSession.user_id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
 )
+# The same session as plain columns: loading the two ORM objects took about three
+# quarters of an API call's authentication time, for callers that need only the id.
+_SESSION_COLUMNS_BY_TOKEN_HASH = (
+    select(AuthSession.id, AuthSession.user_id, AuthSession.expires_at, AuthSession.last_used_at)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+_DELETE_SESSION = delete(AuthSession).where(AuthSession.id == bindparam("session_id"))
+
+
+def _slide(*, expires_at: datetime, last_used_at: datetime, now: datetime) -> dict[str, datetime]:
+    """The columns a use at `now` moves on (none most of the time): expiry and last use."""
+    changes = {}
+    extended_at = expires_at - settings.session_ttl
+    if now - extended_at >= settings.session_refresh_after:
+        changes["expires_at"] = now + settings.session_ttl
+    if now - last_used_at >= _LAST_USED_RESOLUTION:
+        changes["last_used_at"] = now
+    return changes
 
 
 def authenticate(
@@ -144,19 +163,50 @@ def authenticate(
         session.delete(auth_session)
         session.commit()
         return None
-    changed = False
-    extended_at = auth_session.expires_at - settings.session_ttl
-    if now - extended_at >= settings.session_refresh_after:
-        auth_session.expires_at = now + settings.session_ttl
-        changed = True
-    if now - auth_session.last_used_at >= _LAST_USED_RESOLUTION:
-        auth_session.last_used_at = now
-        changed = True
-    if changed:
+    changes = _slide(
+        expires_at=auth_session.expires_at, last_used_at=auth_session.last_used_at, now=now
+    )
+    if changes:
+        for column, value in changes.items():
+            setattr(auth_session, column, value)
         session.add(auth_session)
         if commit:
             session.commit()
     return Authenticated(auth_session=auth_session, user=user)
+
+
+def authenticated_user_id(
+    *, session: Session, token: str | None, now: datetime | None = None, commit: bool = True
+) -> int | None:
+    """Like `authenticate`, for a caller that needs only the user's id (every API call).
+
+    The same checks and the same slide, past the ORM layer.
+
+    Returns:
+        The session's user id, or None if the token is unknown, revoked or expired.
+    """
+    if not token:
+        return None
+    now = now or utcnow()
+    connection = session.connection()
+    row = connection.execute(
+        _SESSION_COLUMNS_BY_TOKEN_HASH, {"token_hash": hash_token(token)}
+    ).first()
+    if row is None:
+        return None
+    session_id, user_id, expires_at, last_used_at = row
+    if expires_at <= now:
+        connection.execute(_DELETE_SESSION, {"session_id": session_id})
+        session.commit()
+        return None
+    changes = _slide(expires_at=expires_at, last_used_at=last_used_at, now=now)
+    if changes:
+        connection.execute(
+            update(AuthSession).where(AuthSession.id == session_id).values(**changes)
+        )
+        if commit:
+            session.commit()
+    return user_id
 
 
 def authenticate_session_id(

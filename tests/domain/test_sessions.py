@@ -297,6 +297,105 @@ def test_last_used_is_written_at_most_once_a_minute(session: Session, ada: User)
     assert stored_session(session, auth_session.id).last_used_at == T0 + timedelta(seconds=90)
 
 
+# --- authenticated_user_id (every API call) -----------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-token"])
+def test_user_id_of_an_unknown_or_empty_token_is_none(session: Session, ada: User, token) -> None:  # noqa: ANN001
+    sessions.create_session(session=session, user_id=ada.id)
+
+    assert sessions.authenticated_user_id(session=session, token=token) is None
+
+
+def test_user_id_of_a_live_session(session: Session, ada: User, grace: User) -> None:
+    _, token = sessions.create_session(session=session, user_id=grace.id, now=T0)
+    auth_session, _ = sessions.create_session(session=session, user_id=ada.id, now=T0)
+
+    assert sessions.authenticated_user_id(session=session, token=token, now=T0) == grace.id
+    assert sessions.authenticated_user_id(session=session, token=auth_session.token_hash) is None
+
+
+def test_user_id_of_an_expired_session_is_none_and_the_session_is_deleted(
+    session: Session, ada: User
+) -> None:
+    auth_session, token = sessions.create_session(session=session, user_id=ada.id, now=T0)
+
+    assert (
+        sessions.authenticated_user_id(session=session, token=token, now=T0 + timedelta(days=7))
+        is None
+    )
+    assert stored_session(session, auth_session.id) is None
+
+
+def test_user_id_of_a_revoked_session_is_none(session: Session, ada: User) -> None:
+    auth_session, token = sessions.create_session(session=session, user_id=ada.id, now=T0)
+    sessions.revoke_session_if_present(session=session, user_id=ada.id, session_id=auth_session.id)
+
+    assert sessions.authenticated_user_id(session=session, token=token, now=T0) is None
+
+
+@pytest.mark.parametrize(
+    "used_after",
+    [
+        timedelta(seconds=30),
+        timedelta(seconds=90),
+        timedelta(hours=1),
+        timedelta(days=1, minutes=1),
+        timedelta(days=2),
+        timedelta(days=6, hours=23),
+    ],
+)
+def test_user_id_slides_the_session_as_authenticate_does(
+    session: Session, ada: User, used_after: timedelta
+) -> None:
+    by_objects, objects_token = sessions.create_session(session=session, user_id=ada.id, now=T0)
+    by_columns, columns_token = sessions.create_session(session=session, user_id=ada.id, now=T0)
+    later = T0 + used_after
+
+    sessions.authenticate(session=session, token=objects_token, now=later)
+    assert sessions.authenticated_user_id(session=session, token=columns_token, now=later) == ada.id
+
+    expected = stored_session(session, by_objects.id)
+    stored = stored_session(session, by_columns.id)
+    assert (stored.expires_at, stored.last_used_at) == (expected.expires_at, expected.last_used_at)
+    assert stored.last_used_at == (T0 if used_after < timedelta(minutes=1) else later)
+
+
+def test_user_id_without_commit_leaves_the_slide_to_the_callers_commit(
+    session: Session, ada: User
+) -> None:
+    auth_session, token = sessions.create_session(session=session, user_id=ada.id, now=T0)
+    later = T0 + timedelta(days=2)
+
+    assert (
+        sessions.authenticated_user_id(session=session, token=token, now=later, commit=False)
+        == ada.id
+    )
+    session.rollback()
+    assert stored_session(session, auth_session.id).expires_at == T0 + timedelta(days=7)
+
+    sessions.authenticated_user_id(session=session, token=token, now=later, commit=False)
+    session.commit()
+    assert stored_session(session, auth_session.id).expires_at == later + timedelta(days=7)
+
+
+def test_user_id_is_one_statement_when_nothing_slides(
+    engine: Engine, session: Session, ada: User
+) -> None:
+    """Every API call authenticates: most of them read one row and write nothing."""
+    _, token = sessions.create_session(session=session, user_id=ada.id, now=T0)
+    session.commit()
+
+    with count_statements(engine) as statements:
+        sessions.authenticated_user_id(session=session, token=token, now=T0 + timedelta(seconds=5))
+    assert len(statements) == 1, statements
+
+    with count_statements(engine) as statements:
+        sessions.authenticated_user_id(session=session, token=token, now=T0 + timedelta(days=2))
+    assert len(statements) == 2, statements
+    assert statements[1].lstrip().upper().startswith("UPDATE")
+
+
 # --- listing and revoking ----------------------------------------------------------
 
 
