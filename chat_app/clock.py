@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 
@@ -10,6 +11,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A message's time is formatted for the list row of every tab it reaches: once is enough.
+@functools.lru_cache(maxsize=4096)
 def isoformat(moment: datetime) -> str:
     """Format a datetime as ISO 8601 UTC with a `Z`, as Better Auth does.
 

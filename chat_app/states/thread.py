@@ -110,6 +110,16 @@ def message_row(view: MessageView) -> MessageRow:
     return row  # type: ignore[return-value]  (a dict with MessageRow's keys)
 
 
+def _follow_in_order(stored: list[MessageRow], rows: list[MessageRow]) -> bool:
+    """Whether `rows` are newer than every row of `stored` (in id order), and in id order."""
+    last = stored[-1]["id"] if stored else 0
+    for row in rows:
+        if row["id"] <= last:
+            return False
+        last = row["id"]
+    return True
+
+
 def _stored_count(rows: list[MessageRow]) -> int:
     """How many rows lead before the first pending send (pending sends come last)."""
     return next((i for i, row in enumerate(rows) if not row["id"]), len(rows))
@@ -237,16 +247,29 @@ class ThreadState(rx.State):
     async def _session(self) -> SessionState:
         return await self.get_state(SessionState)
 
-    def _shown(self) -> list[MessageRow]:
-        """The thread as shown, oldest first, for reading (without Reflex's tracking proxies)."""
-        return [row for part in PARTS for row in self.get_value(part)]
+    def _parts(self) -> dict[str, list[MessageRow]]:
+        """Each part as shown, for reading (without Reflex's tracking proxies)."""
+        return {part: self.get_value(part) for part in PARTS}
 
-    def _changed_parts(self, rows: list[MessageRow]) -> dict[str, list[MessageRow]]:
-        return _parts_for(rows, {part: self.get_value(part) for part in PARTS})
+    def _shown(self, parts: dict[str, list[MessageRow]] | None = None) -> list[MessageRow]:
+        """The thread as shown (or as `parts`, read by `_parts`), oldest first, for reading."""
+        return [row for rows in (parts or self._parts()).values() for row in rows]
 
-    def _show(self, rows: list[MessageRow]) -> None:
-        """Show `rows` (oldest first), changing as few of the parts sent as possible."""
-        for part, value in self._changed_parts(rows).items():
+    def _changed_parts(
+        self, rows: list[MessageRow], parts: dict[str, list[MessageRow]] | None = None
+    ) -> dict[str, list[MessageRow]]:
+        return _parts_for(rows, parts or self._parts())
+
+    def _show(
+        self, rows: list[MessageRow], parts: dict[str, list[MessageRow]] | None = None
+    ) -> None:
+        """Show `rows` (oldest first), changing as few of the parts sent as possible.
+
+        Args:
+            rows: The whole thread to show.
+            parts: The parts as shown now, if the caller has just read them (`_parts`).
+        """
+        for part, value in self._changed_parts(rows, parts).items():
             setattr(self, part, value)
 
     def _show_part_by_part(self, rows: list[MessageRow]):
@@ -264,30 +287,48 @@ class ThreadState(rx.State):
     def _last_stored_id(self) -> int:
         return max((row["id"] for row in self._shown()), default=0)
 
-    def _merge(self, rows: list[MessageRow], *, viewer_id: int) -> None:
-        """Add stored rows, replacing their pending twins; keep server order, no duplicates."""
-        shown = self._shown()
-        by_id = {row["id"]: row for row in shown if row["id"]}
-        arrived_client_ids = set()
-        for row in rows:
-            by_id[row["id"]] = row
-            if row["sender_id"] == viewer_id:
-                arrived_client_ids.add(row["client_id"])
+    def _merge(
+        self,
+        rows: list[MessageRow],
+        *,
+        viewer_id: int,
+        parts: dict[str, list[MessageRow]] | None = None,
+    ) -> int:
+        """Add stored rows, replacing their pending twins; keep server order, no duplicates.
+
+        Args:
+            rows: Stored rows, in any order.
+            viewer_id: The tab's user: their rows replace their own pending sends.
+            parts: The parts as shown now, if the caller has just read them (`_parts`).
+
+        Returns:
+            The id of the newest stored message shown (0 if none).
+        """
+        parts = parts or self._parts()
+        shown = self._shown(parts)
+        arrived_client_ids = {row["client_id"] for row in rows if row["sender_id"] == viewer_id}
         pending = [
             row for row in shown if not row["id"] and row["client_id"] not in arrived_client_ids
         ]
-        stored = sorted(by_id.values(), key=lambda row: row["id"])
+        stored = [row for row in shown if row["id"]]
+        if _follow_in_order(stored, rows):  # what a push almost always brings
+            stored = stored + rows
+        else:
+            by_id = {row["id"]: row for row in stored}
+            by_id.update((row["id"], row) for row in rows)
+            stored = sorted(by_id.values(), key=lambda row: row["id"])
         if len(stored) > WINDOW_MAX:
             stored = stored[-WINDOW_KEEP:]
             self.has_older = True
-        merged = stored + pending
-        self._show(merged)
+        self._show(stored + pending, parts)
+        return stored[-1]["id"] if stored else 0
 
-    def _holds(self, message_id: int) -> bool:
+    def _holds(self, message_id: int, shown: list[MessageRow] | None = None) -> bool:
         """Whether this tab already shows message `message_id` (0: the conversation's start)."""
         if message_id == 0:
             return not self.has_older
-        return any(row["id"] == message_id for row in self._shown())
+        # Newest first: the message a push follows is almost always the last one shown.
+        return any(row["id"] == message_id for row in reversed(shown or self._shown()))
 
     @rx.event
     async def open(self):
@@ -365,18 +406,22 @@ class ThreadState(rx.State):
                 return
             after = views[-1].id
 
-    async def _mark_read(self, user_id: int) -> None:
+    async def _mark_read(self, user_id: int, newest_shown: int | None = None) -> None:
         """This tab has shown the open thread up to its newest message: mark it read.
 
         The list's badge in this tab clears now; the database and the user's
         other tabs follow within moments (`read_receipts`).
+
+        Args:
+            user_id: The tab's user.
+            newest_shown: The newest stored message's id, if the caller knows it.
         """
         if self.page_hidden or not self.conversation_id:
             return
         read_receipts.note_read(
             user_id=user_id,
             conversation_id=self.conversation_id,
-            message_id=self._last_stored_id(),
+            message_id=self._last_stored_id() if newest_shown is None else newest_shown,
             # Not `self.router`, which assembles all the page's router data on each read.
             token=self.rx_router_session.client_token,
         )
@@ -553,8 +598,16 @@ class ThreadState(rx.State):
         if not session_state.user_id:
             return
         message = payload.get("message")
-        if message is not None and self._holds(payload.get("previous_message_id", -1)):
-            self._merge([message_row(message)], viewer_id=session_state.user_id)
+        # Every tab of the conversation's members runs this for each message: the
+        # parts are read once for all of it.
+        parts = self._parts()
+        newest_shown = None
+        if message is not None and self._holds(
+            payload.get("previous_message_id", -1), self._shown(parts)
+        ):
+            newest_shown = self._merge(
+                [message_row(message)], viewer_id=session_state.user_id, parts=parts
+            )
         else:
             try:
                 await self._catch_up(session_state.user_id)
@@ -565,7 +618,7 @@ class ThreadState(rx.State):
         if sender_id in self._typing:
             self._typing = {k: v for k, v in self._typing.items() if k != sender_id}
             self._refresh_typing()
-        await self._mark_read(session_state.user_id)
+        await self._mark_read(session_state.user_id, newest_shown)
 
     async def _on_typing(self, payload: dict):
         """Pushed: someone is typing. Shown for 5 s unless they type again."""

@@ -205,3 +205,26 @@ def test_a_renamed_sender_gets_a_new_row_and_shown_rows_stay_as_they_were() -> N
     assert message_row(stored(70020, sender_id=2, client_id="k", sender_name="Ada L.")) is after
     # A tab's state saved before the rename loads with the name it showed.
     assert pickle.loads(saved)["sender_name"] == "Ada"
+
+
+def test_merged_rows_land_in_id_order_once_whatever_order_they_come_in(
+    thread: ThreadState,
+) -> None:
+    thread._show([row(i) for i in (1, 2, 4)] + [row(0, pending="mine")])
+
+    # The usual push: newer than everything shown.
+    assert thread._merge([row(5)], viewer_id=2) == 5
+    # A message that committed late, one shown again, and one already there, in any order.
+    assert thread._merge([row(6), row(3), row(2)], viewer_id=2) == 6
+    assert thread._merge([row(1)], viewer_id=2) == 6
+
+    assert [(r["id"], r["client_id"]) for r in thread._shown()] == [
+        (1, "c1"),
+        (2, "c2"),
+        (3, "c3"),
+        (4, "c4"),
+        (5, "c5"),
+        (6, "c6"),
+        (0, "mine"),
+    ]
+    assert thread._merge([], viewer_id=2) == 6
