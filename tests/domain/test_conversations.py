@@ -594,6 +594,24 @@ def test_after_returns_newer_messages_oldest_first(session: Session, ada: User, 
     assert after(ids[9], before=ids[20]) == ids[10:20]
 
 
+def test_a_page_is_two_statements_and_shows_the_messages_as_sent(
+    engine, session: Session, ada: User, bob: User
+) -> None:
+    """Every page opened and every tab catching up reads a page: the membership, then the rows."""
+    conversation_id = start(session, ada, bob)
+    sent = [
+        send(session, ada if i % 2 else bob, conversation_id, f"m{i}").message for i in range(3)
+    ]
+    session.expunge_all()
+
+    with count_statements(engine) as statements:
+        page = conv.list_messages(session=session, user_id=bob.id, conversation_id=conversation_id)
+
+    assert len(statements) == 2, statements
+    assert page == sent
+    assert all(message.created_at.tzinfo is not None for message in page)
+
+
 @pytest.mark.parametrize("limit", [0, -1, 201])
 def test_out_of_range_limit_is_rejected(session: Session, ada: User, bob: User, limit: int) -> None:
     conversation_id = start(session, ada, bob)
