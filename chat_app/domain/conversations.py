@@ -124,6 +124,19 @@ def _membership(*, session: Session, user_id: int, conversation_id: int) -> Conv
     return member
 
 
+_IS_MEMBER = select(ConversationMember.user_id).where(
+    ConversationMember.conversation_id == bindparam("cid"),
+    ConversationMember.user_id == bindparam("uid"),
+)
+
+
+def _require_member(*, session: Session, user_id: int, conversation_id: int) -> None:
+    """Like `_membership`, for a caller that needs no more than the check (one plain read)."""
+    ids = {"cid": conversation_id, "uid": user_id}
+    if session.connection().execute(_IS_MEMBER, ids).first() is None:
+        raise _not_found()
+
+
 def member_ids(*, session: Session, conversation_id: int) -> list[int]:
     """Return the ids of a conversation's members."""
     return list(
@@ -331,14 +344,15 @@ def list_messages(
     """
     if not 1 <= limit <= PAGE_SIZE_MAX:
         raise InvalidInput(f"limit must be between 1 and {PAGE_SIZE_MAX}", field="limit")
-    connection = session.connection()
-    ids = {"cid": conversation_id, "uid": user_id}
-    if connection.execute(_IS_MEMBER, ids).first() is None:
-        raise _not_found()
-    rows = connection.execute(
-        _message_page(before=before is not None, after=after is not None),
-        {**ids, "before": before, "after": after, "limit": limit},
-    ).all()
+    _require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    rows = (
+        session.connection()
+        .execute(
+            _message_page(before=before is not None, after=after is not None),
+            {"cid": conversation_id, "before": before, "after": after, "limit": limit},
+        )
+        .all()
+    )
     if after is None:
         rows.reverse()  # read newest first, so the page ends at the newest
     return [
@@ -357,10 +371,6 @@ def list_messages(
 
 # A page of messages is read past the ORM: loading them as Message objects took
 # most of its time, on every page opened and every tab catching up.
-_IS_MEMBER = select(ConversationMember.user_id).where(
-    ConversationMember.conversation_id == bindparam("cid"),
-    ConversationMember.user_id == bindparam("uid"),
-)
 _MESSAGE_VIEWS = (
     select(
         Message.id,
@@ -703,7 +713,7 @@ def conversation_member_ids(*, session: Session, user_id: int, conversation_id: 
     Raises:
         NotFound: If the user is not a member.
     """
-    _membership(session=session, user_id=user_id, conversation_id=conversation_id)
+    _require_member(session=session, user_id=user_id, conversation_id=conversation_id)
     return member_ids(session=session, conversation_id=conversation_id)
 
 
