@@ -57,21 +57,24 @@ EVENT_PREFIX = f"2{NAMESPACE},"  # a socket.io EVENT packet (engine.io has taken
 TOKEN_RE = re.compile(r"bm(\d+)x")
 
 
-def _thread_module():
-    """ThreadState's module (the app's state tree must be importable)."""
+def _state_modules():
+    """ThreadState's and InboxState's modules (the app's state tree must be importable)."""
     import chat_app.chat_app  # noqa: F401  (builds the state tree, as the server does)
-    from chat_app.states import thread
+    from chat_app.states import inbox, thread
 
-    return thread
+    return thread, inbox
 
 
-_THREAD = _thread_module()
+_THREAD, _INBOX = _state_modules()
 # The delta keys of the lists ThreadState's thread travels in, oldest part first.
 THREAD_KEYS = tuple(f"{part}_rx_state_" for part in _THREAD.PARTS)
 THREAD_PARTS = tuple(f'"{key}"' for key in THREAD_KEYS)
 # A tab shows at most THREAD_WINDOW_MAX messages; past that it drops its oldest ones,
 # down to THREAD_WINDOW_KEEP.
 THREAD_WINDOW_MAX, THREAD_WINDOW_KEEP = _THREAD.WINDOW_MAX, _THREAD.WINDOW_KEEP
+# The delta keys of the tiers InboxState's conversation list travels in, first rows first.
+INBOX_KEYS = tuple(f"{tier}_rx_state_" for tier in _INBOX.TIERS)
+INBOX_TIERS = tuple(f'"{key}"' for key in INBOX_KEYS)
 
 
 def page_constants(web_dir: Path) -> tuple[list[str], str]:
@@ -171,6 +174,7 @@ class BenchSocket(ReflexSocket):
         self.ready = asyncio.Event()
         self.thread: list[tuple[int, str]] = []
         self._thread_parts: dict[str, list[dict]] = {}
+        self._inbox_tiers: dict[str, list[dict]] = {}
         # The conversation list as last shown: conversation id -> (preview, unread count)
         self.rows: dict[int, tuple[str, int]] = {}
         self._thread_ids_ever: set[int] = set()
@@ -274,12 +278,19 @@ class BenchSocket(ReflexSocket):
                 self._thread_parts.update(sent)
                 self._on_thread([row for key in THREAD_KEYS for row in self._thread_parts.get(key, [])])
         inbox_key = tracker.inbox_key
-        if inbox_key and inbox_key in raw and '"rows_rx_state_"' in raw:
+        if inbox_key and inbox_key in raw and any(tier in raw for tier in INBOX_TIERS):
             if frame is None:
                 frame = json.loads(raw[len(EVENT_PREFIX):])
-            rows = frame[1].get("delta", {}).get(inbox_key, {}).get("rows_rx_state_")
-            if rows is not None:
-                self.rows = {row["id"]: (row["preview"], row["unread"]) for row in rows}
+            inbox = frame[1].get("delta", {}).get(inbox_key, {})
+            sent = {key: inbox[key] for key in INBOX_KEYS if key in inbox}
+            if sent:
+                # The list is sent in tiers; a frame carries the ones that changed.
+                self._inbox_tiers.update(sent)
+                self.rows = {
+                    row["id"]: (row["preview"], row["unread"])
+                    for key in INBOX_KEYS
+                    for row in self._inbox_tiers.get(key, [])
+                }
         if '"events":[{' in raw or '"events": [{' in raw:
             if frame is None:
                 frame = json.loads(raw[len(EVENT_PREFIX):])

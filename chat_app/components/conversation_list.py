@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from chat_app.components.layout import field_error
-from chat_app.states.inbox import ConversationRow, InboxState
+from chat_app.states.inbox import TIERS, ConversationRow, InboxState
 from chat_app.states.thread import ThreadState
 
 LIST_TIME_FORMATS = {
@@ -229,9 +229,12 @@ def conversation_list() -> rx.Component:
             rx.cond(
                 InboxState.loaded,
                 rx.cond(
-                    InboxState.rows.length() > 0,
+                    InboxState.rows_0.length() > 0,  # the first tier fills first
                     rx.vstack(
-                        rx.foreach(InboxState.rows, _row_if_it_matches),
+                        *[
+                            rx.foreach(getattr(InboxState, tier), _row_if_it_matches)
+                            for tier in TIERS
+                        ],
                         rx.cond(
                             InboxState.match_count == 0,
                             rx.text(

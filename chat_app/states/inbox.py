@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TypedDict
 
 import reflex as rx
@@ -52,10 +53,32 @@ def conversation_row(summary: ConversationSummary, *, viewer_id: int) -> Convers
     )
 
 
-class InboxState(rx.State):
-    """The signed-in user's conversations, newest activity first."""
+# Reflex re-sends a changed variable whole, so the list travels in tiers of
+# growing size, newest activity first, each re-sent only when it changed. A
+# message to a conversation near the top re-sends the first tier; one to a
+# conversation further down moves it to the top, so each tier above it passes a
+# row down and is re-sent with its own. A list of 200 conversations then costs
+# a push 8 rows, not 200, when its conversation was among the first eight.
+TIER_ROWS = (8, 16, 32, 64)
+# The last tier holds every row past the others.
+TIERS = ("rows_0", "rows_1", "rows_2", "rows_3", "rows_rest")
 
-    rows: list[ConversationRow] = []
+
+def _activity(row: ConversationRow) -> tuple[str, int]:
+    """The list's order, newest activity first: rows with a greater key come first."""
+    return row["last_activity_at"], row["id"]
+
+
+class InboxState(rx.State):
+    """The signed-in user's conversations, newest activity first (in `TIERS`)."""
+
+    rows_0: list[ConversationRow] = []
+    rows_1: list[ConversationRow] = []
+    rows_2: list[ConversationRow] = []
+    rows_3: list[ConversationRow] = []
+    rows_rest: list[ConversationRow] = []
+    # The tiers' rows in one list, as the receivers read them (never changed in place).
+    _rows: list[ConversationRow] = []
     loaded: bool = False
     # What each row's unread count was counted from: conversation id -> (the
     # user's read position, the newest message counted). Both only grow, so a
@@ -79,20 +102,36 @@ class InboxState(rx.State):
 
     # Both read the rows past Reflex's change-tracking proxies (`_listed`), which
     # wrap every row on each pass; every push to a tab recomputes them.
-    @rx.var(deps=["rows", "search_needle"], auto_deps=False)
+    @rx.var(deps=[*TIERS, "search_needle"], auto_deps=False)
     def match_count(self) -> int:
         """How many rows match the search box (by name or email)."""
         needle = self.search_needle  # a computed var: read once, not once per row
-        return sum(1 for row in self._listed() if needle in row["search_text"])
+        listed = self._listed()
+        if not needle:
+            return len(listed)
+        return sum(1 for row in listed if needle in row["search_text"])
 
-    @rx.var(deps=["rows"], auto_deps=False)
+    @rx.var(deps=list(TIERS), auto_deps=False)
     def total_unread(self) -> int:
         """Unread messages across all conversations."""
-        return sum(row["unread"] for row in self._listed())
+        return sum(map(itemgetter("unread"), self._listed()))
 
     def _listed(self) -> list[ConversationRow]:
         """The rows as shown, for reading: without Reflex's change-tracking proxies."""
-        return self.get_value("rows")
+        return self.get_value("_rows")
+
+    def _show(self, rows: list[ConversationRow]) -> None:
+        """Show `rows` (newest activity first), assigning only the tiers that change."""
+        shown_before = len(self._listed())
+        self._rows = rows
+        start = 0
+        for tier, size in zip(TIERS, (*TIER_ROWS, len(rows)), strict=True):
+            if start >= len(rows) and start >= shown_before:
+                break  # this tier and those after it were empty and stay so
+            part = rows[start : start + size]
+            if part != self.get_value(tier):
+                setattr(self, tier, part)
+            start += size
 
     async def _user_id(self) -> int:
         return (await self.get_state(SessionState)).user_id
@@ -102,11 +141,12 @@ class InboxState(rx.State):
         """On page load (after the sign-in check): fetch the whole list."""
         user_id = await self._user_id()
         if not user_id:
-            self.rows, self.loaded = [], False
+            self._show([])
+            self.loaded = False
             return
         await read_receipts.flush()  # this tab's own reads first, or their badges come back
         summaries = await run_in_session(conversations.list_conversations, user_id=user_id)
-        self.rows = [conversation_row(summary, viewer_id=user_id) for summary in summaries]
+        self._show([conversation_row(summary, viewer_id=user_id) for summary in summaries])
         self._counted_from = {
             summary.id: (summary.last_read_message_id, summary.last_message_id)
             for summary in summaries
@@ -167,7 +207,7 @@ class InboxState(rx.State):
                 conversations.get_conversation, user_id=user_id, conversation_id=conversation_id
             )
         except DomainError:
-            self.rows = [row for row in self._listed() if row["id"] != conversation_id]
+            self._show([row for row in self._listed() if row["id"] != conversation_id])
             return
         self._counted_from = {
             **self._counted_from,
@@ -177,19 +217,21 @@ class InboxState(rx.State):
         self._place({**row, "unread": 0} if conversation_id == self._reading else row)
 
     def _place(self, row: ConversationRow) -> None:
+        """Show `row` in its place by activity (the other rows are in theirs already)."""
         others = [existing for existing in self._listed() if existing["id"] != row["id"]]
-        self.rows = sorted(
-            [row, *others], key=lambda r: (r["last_activity_at"], r["id"]), reverse=True
-        )
+        activity = _activity(row)
+        at = next((i for i, other in enumerate(others) if _activity(other) < activity), len(others))
+        self._show([*others[:at], row, *others[at:]])
 
     def _read_here(self, conversation_id: int) -> None:
         """This tab shows `conversation_id` to the user: no badge for it while it does."""
         self._reading = conversation_id
         listed = self._listed()
-        if any(row["id"] == conversation_id and row["unread"] for row in listed):
-            self.rows = [
-                {**row, "unread": 0} if row["id"] == conversation_id else row for row in listed
-            ]
+        shown = next((row for row in listed if row["id"] == conversation_id), None)
+        if shown is not None and shown["unread"]:
+            self._show(
+                [{**row, "unread": 0} if row["id"] == conversation_id else row for row in listed]
+            )
 
     async def _stop_reading(self, user_id: int) -> None:
         """The thread is hidden: its row counts again, from the database's read position."""

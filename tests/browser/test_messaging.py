@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, func, select
 
 from chat_app.models import ConversationMember, Message
-from tests.browser.chat import send_as, start_conversation
+from tests.browser.chat import page_signed_in_as, send_as, start_conversation
 from tests.browser.ui import (
     MESSAGES_URL,
     screenshot,
@@ -397,3 +397,46 @@ def test_their_consecutive_messages_show_the_name_once(new_context, make_account
     shown = [name.inner_text() for name in names.all() if name.is_visible()]
     assert shown == ["Bob Stone", "Cy Vale", "Bob Stone"]
     screenshot(page, "thread-one-name-per-run")
+
+
+def test_a_long_list_moves_a_conversation_up_and_resends_only_the_rows_down_to_it(
+    new_context, make_account, app_server
+):
+    me = make_account("Lena Long")
+    friends = [make_account(f"Friend {number:02d}") for number in range(30)]
+    started = [start_conversation(app_server.url, me, friend) for friend in friends]
+    page = page_signed_in_as(new_context, app_server.url, me)
+    frames: list[str] = []
+    page.on(
+        "websocket",
+        lambda socket: socket.on("framereceived", lambda payload: frames.append(str(payload))),
+    )
+    page.goto("/messages")
+    rows = page.locator("#conversation-list .conversation-row")
+    expect(rows).to_have_count(30)
+
+    def listed() -> list[int]:
+        return [
+            int(i) for i in rows.evaluate_all("rows => rows.map(r => r.dataset.conversationId)")
+        ]
+
+    assert listed() == started[::-1]  # the last started on top
+
+    # The 20th row (in the second tier, rows 9 to 24) moves to the top.
+    twentieth = started[10]
+    frames.clear()
+    send_as(app_server.url, friends[10].token, twentieth, "up from the twentieth row")
+    expect(rows.first).to_contain_text("up from the twentieth row")
+    assert listed() == [twentieth, *[i for i in started[::-1] if i != twentieth]]
+    frame = next(frame for frame in frames if "up from the twentieth row" in frame)
+    assert '"rows_0_rx_state_"' in frame and '"rows_1_rx_state_"' in frame
+    assert '"rows_2_rx_state_"' not in frame  # rows 25 to 30 stayed where they were
+
+    # A message to the conversation on top re-sends the first tier alone.
+    frames.clear()
+    send_as(app_server.url, friends[10].token, twentieth, "and once more on top")
+    expect(rows.first).to_contain_text("and once more on top")
+    frame = next(frame for frame in frames if "and once more on top" in frame)
+    assert '"rows_0_rx_state_"' in frame and '"rows_1_rx_state_"' not in frame
+    expect(rows.first.locator(".unread-badge")).to_have_text("2")
+    screenshot(page, "messages-long-list")

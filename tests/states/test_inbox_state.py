@@ -1,4 +1,5 @@
-"""The conversation list's receiver when pushes cross: previews and counts never go back.
+"""The conversation list's receiver: previews and counts never go back when pushes cross,
+and a long list re-sends only the tiers a change reaches.
 
 The receiver runs on a real state tree of the app (no server needed); only the
 database re-read it falls back on is recorded instead of run.
@@ -13,7 +14,7 @@ from reflex.state import State
 
 import chat_app.chat_app  # noqa: F401  (builds the app's state tree)
 from chat_app.domain.conversations import MessageView
-from chat_app.states.inbox import ConversationRow, InboxState
+from chat_app.states.inbox import TIERS, ConversationRow, InboxState
 from chat_app.states.session import SessionState
 from tests.support.reflex_client import run_async
 
@@ -58,22 +59,24 @@ def inbox() -> InboxState:
     session_state = root.get_substate(SessionState.get_full_name().split("."))
     session_state.user_id = ME
     state = root.get_substate(InboxState.get_full_name().split("."))
-    state.rows = [
-        ConversationRow(
-            id=CONVERSATION,
-            title="Other",
-            initials="O",
-            is_group=False,
-            preview="message 10",
-            preview_is_mine=False,
-            last_activity_at="2030-01-01T00:00:10+00:00",
-            has_messages=True,
-            last_message_id=10,
-            unread=2,
-            search_text="other",
-            href=f"/messages/{CONVERSATION}",
-        )
-    ]
+    state._show(
+        [
+            ConversationRow(
+                id=CONVERSATION,
+                title="Other",
+                initials="O",
+                is_group=False,
+                preview="message 10",
+                preview_is_mine=False,
+                last_activity_at="2030-01-01T00:00:10+00:00",
+                has_messages=True,
+                last_message_id=10,
+                unread=2,
+                search_text="other",
+                href=f"/messages/{CONVERSATION}",
+            )
+        ]
+    )
     state._counted_from = {CONVERSATION: (8, 10)}
     state.loaded = True
     return state
@@ -92,7 +95,7 @@ def rereads(inbox: InboxState) -> list[int]:
 
 
 def shown(inbox: InboxState) -> tuple[str, int]:
-    row = inbox.get_value("rows")[0]
+    row = inbox._listed()[0]
     return row["preview"], row["unread"]
 
 
@@ -155,3 +158,122 @@ def test_the_header_count_and_the_search_count_follow_the_rows(
     assert inbox.match_count == 1
     inbox.search = "nobody"
     assert inbox.match_count == 0
+
+
+def conversation(conversation_id: int, minute: int) -> ConversationRow:
+    return ConversationRow(
+        id=conversation_id,
+        title=f"Person {conversation_id}",
+        initials="P",
+        is_group=False,
+        preview="earlier",
+        preview_is_mine=False,
+        last_activity_at=f"2030-01-01T{minute // 60:02d}:{minute % 60:02d}:00+00:00",
+        has_messages=True,
+        last_message_id=10,
+        unread=0,
+        search_text=f"person {conversation_id}",
+        href=f"/messages/{conversation_id}",
+    )
+
+
+LISTED = 100
+
+
+@pytest.fixture
+def long_list() -> InboxState:
+    """A list of 100 conversations, ids 1 to 100, most recent (id 1) first."""
+    root = State(_reflex_internal_init=True)
+    root.get_substate(SessionState.get_full_name().split(".")).user_id = ME
+    state = root.get_substate(InboxState.get_full_name().split("."))
+    state._show([conversation(id_, minute=LISTED - id_) for id_ in range(1, LISTED + 1)])
+    state._counted_from = {id_: (10, 10) for id_ in range(1, LISTED + 1)}
+    state.loaded = True
+    root._clean()
+    return state
+
+
+def message_in(conversation_id: int, message_id: int) -> dict:
+    view = MessageView(
+        id=message_id,
+        conversation_id=conversation_id,
+        sender_id=OTHER,
+        sender_name="Other",
+        body=f"message {message_id}",
+        client_message_id=f"c{message_id}",
+        created_at=datetime(2030, 1, 1, 2, 0, message_id % 60, tzinfo=UTC),
+    )
+    return {
+        "conversation_id": conversation_id,
+        "sender_id": OTHER,
+        "message": view,
+        "previous_message_id": 10,
+        "unread_by_member": {ME: 1, OTHER: 0},
+        "read_position_by_member": {ME: 10, OTHER: message_id},
+    }
+
+
+def tiers_sent(inbox: InboxState) -> dict[str, list[int]]:
+    """The tiers the tab's next frame carries, as conversation ids."""
+    root = inbox._get_root_state()
+    delta = run_async(root._get_resolved_delta).get(InboxState.get_full_name(), {})
+    root._clean()
+    return {
+        tier: [row["id"] for row in delta[f"{tier}_rx_state_"]]
+        for tier in TIERS
+        if f"{tier}_rx_state_" in delta
+    }
+
+
+def listed_ids(inbox: InboxState) -> list[int]:
+    return [row["id"] for row in inbox._listed()]
+
+
+def test_a_message_near_the_top_of_a_long_list_resends_only_the_first_tier(
+    long_list: InboxState,
+) -> None:
+    push(long_list, message_in(3, 11))
+    assert listed_ids(long_list) == [3, 1, 2, *range(4, LISTED + 1)]
+    assert tiers_sent(long_list) == {"rows_0": [3, 1, 2, 4, 5, 6, 7, 8]}
+    assert long_list.total_unread == 1
+
+    push(long_list, message_in(3, 12))  # the row on top changes in place
+    assert tiers_sent(long_list) == {"rows_0": [3, 1, 2, 4, 5, 6, 7, 8]}
+    assert long_list._listed()[0]["preview"] == "message 12"
+
+
+def test_a_message_further_down_resends_the_tiers_down_to_its_row_and_no_more(
+    long_list: InboxState,
+) -> None:
+    push(long_list, message_in(30, 11))  # the 30th row: in the third tier (rows 25 to 56)
+    expected = [30, *range(1, 30), *range(31, LISTED + 1)]
+    assert listed_ids(long_list) == expected
+    sent = tiers_sent(long_list)
+    assert sorted(sent) == ["rows_0", "rows_1", "rows_2"]
+    assert [id_ for tier in sent.values() for id_ in tier] == expected[:56]
+    # What the page now shows, tier after tier, is the whole list in order.
+    assert [row["id"] for tier in TIERS for row in long_list.get_value(tier)] == expected
+
+
+def test_a_row_goes_to_its_place_by_activity_not_always_to_the_top(
+    long_list: InboxState,
+) -> None:
+    long_list._place(
+        {**conversation(200, minute=0), "last_activity_at": "2030-01-01T00:49:30+00:00"}
+    )
+    ids = listed_ids(long_list)
+    # After 00:50 (id 50), before 00:49 (id 51).
+    assert ids[ids.index(200) - 1 : ids.index(200) + 2] == [50, 200, 51]
+    assert len(ids) == LISTED + 1
+    assert sorted(tiers_sent(long_list)) == ["rows_2", "rows_3"]
+
+
+def test_a_shorter_list_empties_the_tiers_it_no_longer_reaches(long_list: InboxState) -> None:
+    long_list._show(long_list._listed()[:5])
+    assert tiers_sent(long_list) == {
+        "rows_0": [1, 2, 3, 4, 5],
+        "rows_1": [],
+        "rows_2": [],
+        "rows_3": [],
+    }  # the last tier was empty already: not re-sent
+    assert long_list.match_count == 5

@@ -19,7 +19,7 @@ import chat_app.chat_app  # noqa: F401  (builds the state tree, as the server do
 from chat_app.models import AuthSession, ConversationMember, Message, User
 from chat_app.states.account import AccountState
 from chat_app.states.auth import AuthFormState
-from chat_app.states.inbox import InboxState
+from chat_app.states.inbox import TIERS, InboxState
 from chat_app.states.session import SessionState
 from chat_app.states.thread import PARTS as THREAD_PARTS
 from chat_app.states.thread import ThreadState
@@ -181,7 +181,8 @@ def test_a_stranger_and_a_signed_out_socket_read_and_write_nothing(
         assert True in socket.values_of(ThreadState, "not_found")
         for part in THREAD_PARTS:
             assert not any(socket.values_of(ThreadState, part))
-        assert not any(socket.values_of(InboxState, "rows"))
+        for tier in TIERS:
+            assert not any(socket.values_of(InboxState, tier))
     assert "Mallory" in as_mallory.values_of(SessionState, "user_name")
     assert not any(signed_out.values_of(SessionState, "user_id"))
 
