@@ -78,12 +78,30 @@ def _avatar(row: ConversationRow) -> rx.Component:
     return rx.avatar(fallback=row["initials"], size="3", radius="full", variant="soft")
 
 
-def _row_if_it_matches(row: ConversationRow) -> rx.Component:
-    return rx.cond(row["search_text"].contains(InboxState.search_needle), _row(row))
+@rx.memo
+def conversation_row(
+    row: rx.Var[ConversationRow], needle: rx.Var[str], open_id: rx.Var[int]
+) -> rx.Component:
+    """One row of the list, if it matches the search.
+
+    A React memo: a push re-renders the rows it changed, not the whole list (the
+    page keeps an unchanged row's object, and each row is keyed by its id).
+    """
+    return rx.cond(row["search_text"].contains(needle), _row(row, open_id))
 
 
-def _row(row: ConversationRow) -> rx.Component:
-    active = row["id"] == ThreadState.conversation_id
+def _listed_row(row: ConversationRow) -> rx.Component:
+    # Keyed by id, so a row that moves up keeps its element.
+    return rx.fragment(
+        conversation_row(
+            row=row, needle=InboxState.search_needle, open_id=ThreadState.conversation_id
+        ),
+        key=row["id"],
+    )
+
+
+def _row(row: ConversationRow, open_id: rx.Var[int]) -> rx.Component:
+    active = row["id"] == open_id
     return rx.link(
         rx.hstack(
             _avatar(row),
@@ -231,10 +249,7 @@ def conversation_list() -> rx.Component:
                 rx.cond(
                     InboxState.rows_0.length() > 0,  # the first tier fills first
                     rx.vstack(
-                        *[
-                            rx.foreach(getattr(InboxState, tier), _row_if_it_matches)
-                            for tier in TIERS
-                        ],
+                        *[rx.foreach(getattr(InboxState, tier), _listed_row) for tier in TIERS],
                         rx.cond(
                             InboxState.match_count == 0,
                             rx.text(

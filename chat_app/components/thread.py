@@ -88,11 +88,6 @@ def _shown_count() -> rx.Var[int]:
     return sum(others, first)
 
 
-def _is_mine(row: MessageRow) -> rx.Var[bool]:
-    # Decided here, not in the row: a stored row is one object for all its viewers.
-    return row["sender_id"] == SessionState.user_id
-
-
 def _one_name_per_run() -> rx.Component:
     """Their consecutive messages show the sender's name once, above the first.
 
@@ -109,8 +104,27 @@ def _one_name_per_run() -> rx.Component:
     return rx.el.style(rules.join(" "))
 
 
-def _message(row: MessageRow) -> rx.Component:
-    mine = _is_mine(row)
+@rx.memo
+def message_bubble(row: rx.Var[MessageRow], viewer_id: rx.Var[int]) -> rx.Component:
+    """One message.
+
+    A React memo: a push re-renders the rows it changed, not the whole thread
+    (the page keeps an unchanged row's object, and each row is keyed by its
+    sender and client id, which a pending send keeps once it is stored).
+    """
+    return _message(row, viewer_id)
+
+
+def _listed_message(row: MessageRow) -> rx.Component:
+    return rx.fragment(
+        message_bubble(row=row, viewer_id=SessionState.user_id),
+        key=row["sender_id"].to_string() + ":" + row["client_id"],
+    )
+
+
+def _message(row: MessageRow, viewer_id: rx.Var[int]) -> rx.Component:
+    # Decided here, not in the row: a stored row is one object for all its viewers.
+    mine = row["sender_id"] == viewer_id
     return rx.box(
         rx.vstack(
             rx.cond(
@@ -226,7 +240,7 @@ def message_list() -> rx.Component:
                     ),
                 ),
             ),
-            *[rx.foreach(getattr(ThreadState, part), _message) for part in PARTS],
+            *[rx.foreach(getattr(ThreadState, part), _listed_message) for part in PARTS],
             _one_name_per_run(),
             spacing="2",
             width="100%",

@@ -422,12 +422,24 @@ def test_a_long_list_moves_a_conversation_up_and_resends_only_the_rows_down_to_i
 
     assert listed() == started[::-1]  # the last started on top
 
+    # The 4th row moves to the top as the same element (rows are keyed by conversation).
+    fourth = started[-4]
+    element = page.locator(f'.conversation-row[data-conversation-id="{fourth}"]').element_handle()
+    send_as(app_server.url, friends[-4].token, fourth, "up from the fourth row")
+    expect(rows.first).to_contain_text("up from the fourth row")
+    assert page.evaluate("([a, b]) => a === b", [element, rows.first.element_handle()])
+    expect(rows.nth(1)).to_contain_text(friends[-1].name)
+
     # The 20th row (in the second tier, rows 9 to 24) moves to the top.
     twentieth = started[10]
     frames.clear()
     send_as(app_server.url, friends[10].token, twentieth, "up from the twentieth row")
     expect(rows.first).to_contain_text("up from the twentieth row")
-    assert listed() == [twentieth, *[i for i in started[::-1] if i != twentieth]]
+    assert listed() == [
+        twentieth,
+        fourth,
+        *[i for i in started[::-1] if i not in (twentieth, fourth)],
+    ]
     frame = next(frame for frame in frames if "up from the twentieth row" in frame)
     assert '"rows_0_rx_state_"' in frame and '"rows_1_rx_state_"' in frame
     assert '"rows_2_rx_state_"' not in frame  # rows 25 to 30 stayed where they were
