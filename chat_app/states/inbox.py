@@ -146,13 +146,26 @@ class InboxState(rx.State):
             return
         await read_receipts.flush()  # this tab's own reads first, or their badges come back
         summaries = await run_in_session(conversations.list_conversations, user_id=user_id)
-        self._show([conversation_row(summary, viewer_id=user_id) for summary in summaries])
+        rows = [conversation_row(summary, viewer_id=user_id) for summary in summaries]
         self._counted_from = {
             summary.id: (summary.last_read_message_id, summary.last_message_id)
             for summary in summaries
         }
         self._reading = 0
         self.loaded = True
+        if self._listed():  # shown already (a reconnect): changed tiers only, at once
+            self._show(rows)
+            return
+        # A first load: each tier in a frame of its own, the newest rows first, since
+        # the socket server keeps a buffer as large as the largest frame a tab was sent.
+        shown = 0
+        for size in TIER_ROWS:
+            shown += size
+            self._show(rows[:shown])
+            if shown >= len(rows):
+                return
+            yield
+        self._show(rows)
 
     @rx.event
     def search_changed(self, value: str):

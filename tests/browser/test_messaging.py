@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, func, select
 
 from chat_app.models import ConversationMember, Message
+from chat_app.states.inbox import TIERS
 from tests.browser.chat import page_signed_in_as, send_as, start_conversation
 from tests.browser.ui import (
     MESSAGES_URL,
@@ -414,6 +415,13 @@ def test_a_long_list_moves_a_conversation_up_and_resends_only_the_rows_down_to_i
     page.goto("/messages")
     rows = page.locator("#conversation-list .conversation-row")
     expect(rows).to_have_count(30)
+    # It came a tier per frame, the newest rows first.
+    tiers_per_frame = [
+        [tier for tier in TIERS if f'"{tier}_rx_state_"' in frame]
+        for frame in frames
+        if "_rx_state_" in frame
+    ]
+    assert [tiers for tiers in tiers_per_frame if tiers] == [["rows_0"], ["rows_1"], ["rows_2"]]
 
     def listed() -> list[int]:
         return [
