@@ -21,15 +21,17 @@ from tests.support.reflex_client import run_async
 ME, OTHER, CONVERSATION = 7, 8, 42
 
 
-def message(message_id: int, sender_id: int = OTHER) -> MessageView:
+def message(
+    message_id: int, sender_id: int = OTHER, *, conversation_id: int = CONVERSATION, hour: int = 0
+) -> MessageView:
     return MessageView(
         id=message_id,
-        conversation_id=CONVERSATION,
+        conversation_id=conversation_id,
         sender_id=sender_id,
         sender_name="Other",
         body=f"message {message_id}",
         client_message_id=f"c{message_id}",
-        created_at=datetime(2030, 1, 1, 0, 0, message_id % 60, tzinfo=UTC),
+        created_at=datetime(2030, 1, 1, hour, 0, message_id % 60, tzinfo=UTC),
     )
 
 
@@ -194,19 +196,11 @@ def long_list() -> InboxState:
 
 
 def message_in(conversation_id: int, message_id: int) -> dict:
-    view = MessageView(
-        id=message_id,
-        conversation_id=conversation_id,
-        sender_id=OTHER,
-        sender_name="Other",
-        body=f"message {message_id}",
-        client_message_id=f"c{message_id}",
-        created_at=datetime(2030, 1, 1, 2, 0, message_id % 60, tzinfo=UTC),
-    )
+    """A message newer than every row of the long list, in `conversation_id`."""
     return {
         "conversation_id": conversation_id,
         "sender_id": OTHER,
-        "message": view,
+        "message": message(message_id, conversation_id=conversation_id, hour=2),
         "previous_message_id": 10,
         "unread_by_member": {ME: 1, OTHER: 0},
         "read_position_by_member": {ME: 10, OTHER: message_id},
