@@ -79,7 +79,7 @@ def _avatar(row: ConversationRow) -> rx.Component:
 
 
 @rx.memo
-def conversation_row(
+def listed_conversation(
     row: rx.Var[ConversationRow], needle: rx.Var[str], open_id: rx.Var[int]
 ) -> rx.Component:
     """One row of the list, if it matches the search.
@@ -93,7 +93,7 @@ def conversation_row(
 def _listed_row(row: ConversationRow) -> rx.Component:
     # Keyed by id, so a row that moves up keeps its element.
     return rx.fragment(
-        conversation_row(
+        listed_conversation(
             row=row, needle=InboxState.search_needle, open_id=ThreadState.conversation_id
         ),
         key=row["id"],

@@ -138,7 +138,7 @@ class InboxState(rx.State):
 
     @rx.event
     async def load(self):
-        """On page load (after the sign-in check): fetch the whole list."""
+        """On page load (after the sign-in check): the whole list, a long one a tier per frame."""
         user_id = await self._user_id()
         if not user_id:
             self._show([])
