@@ -70,10 +70,11 @@ def _cost_per_message(browser, base_url: str, *, listed: int, messages: int) -> 
         before = read()
         for number in range(messages):
             text = f"browser cost {number} {uuid.uuid4().hex[:8]}"
+            received_before = len(frames)
             send_as(base_url, talker.token, open_id, text)
             # Waited for here, not in the page: the frame, then time to draw it.
             deadline = time.monotonic() + 10
-            while not any(text in frame for frame in frames[-8:]):
+            while not any(text in frame for frame in frames[received_before:]):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"no frame carried {text!r} within 10 s")
                 page.wait_for_timeout(5)
