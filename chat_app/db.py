@@ -20,7 +20,7 @@ import re
 import select
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session, create_engine
 
 from chat_app.config import settings
@@ -178,6 +179,58 @@ def _replace_if_closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy
         raise DisconnectionError("this pooled connection is closed") from error
     if poller.poll(0):
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def run_and_commit_in_one_trip(
+    session: Session, statements: Sequence[tuple[ClauseElement, dict[str, Any]]]
+) -> list[list[tuple]]:
+    """PostgreSQL: run `statements` in order in the session's transaction, then commit it,
+    in one round trip to the server (psycopg's pipeline mode).
+
+    Each statement still runs on its own, in order, with the snapshot it would take
+    if sent alone; only the waits between them go. So none of them may need
+    another's result as a parameter. Under load every round trip waits for the
+    server's process and then for this thread's turn at the GIL (bench/HISTORY.md).
+    SQLAlchemy's result objects cannot read a pipeline's results, so the
+    statements run on the driver's own cursors (no ORM objects, no type processing
+    beyond psycopg's own).
+
+    Args:
+        session: A session on PostgreSQL with its transaction open.
+        statements: Core statements with their parameters.
+
+    Returns:
+        Each statement's rows, as tuples.
+
+    Raises:
+        psycopg.Error: The first statement that failed (the session must roll back).
+    """
+    connection = session.connection()
+    driver_connection = connection.connection.driver_connection
+    prepared = []
+    for statement, params in statements:
+        sql, compiled = _compiled(statement, connection.dialect)
+        prepared.append((sql, compiled.construct_params(params)))
+    cursors = [driver_connection.cursor() for _ in prepared]
+    try:
+        with driver_connection.pipeline():
+            for cursor, (sql, params) in zip(cursors, prepared, strict=True):
+                cursor.execute(sql, params)
+            # A statement, not `commit()`: psycopg's commit in a pipeline waits for
+            # a sync of its own, one more round trip.
+            driver_connection.execute("COMMIT")
+        rows = [cursor.fetchall() if cursor.description else [] for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    session.commit()  # the server has committed: this only closes SQLAlchemy's transaction
+    return rows
+
+
+@functools.cache
+def _compiled(statement: ClauseElement, dialect: Any) -> tuple[str, Any]:
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, compiled
 
 
 @functools.cache

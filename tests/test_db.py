@@ -1,7 +1,8 @@
 """The engines: SQLite's writers queue in the process; PostgreSQL's pool skips closed connections.
 
 SQLite writers in one process queue on a lock instead of SQLite's sleeping busy
-handler. PostgreSQL's pool hands out no connection the server has closed.
+handler. PostgreSQL's pool hands out no connection the server has closed, and
+`run_and_commit_in_one_trip` sends statements and their commit in one round trip.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, bindparam, column, create_engine, insert, select, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
+from sqlmodel import Session
 
 import chat_app.db
-from chat_app.db import build_engine
+from chat_app.db import build_engine, run_and_commit_in_one_trip
 from tests.conftest import POSTGRES_URL
 from tests.support.databases import temporary_postgres_database
 
@@ -224,3 +227,69 @@ def test_a_pooled_postgresql_connection_the_server_closed_is_replaced_before_use
     second = _backend_pid(postgres_engine)  # no error: the closed one was not handed out
 
     assert second != first
+
+
+_note = table("note", column("id"), column("body"))
+_ADD_NOTE = insert(_note).values(body=bindparam("body")).returning(_note.c.id)
+
+
+@pytest.fixture
+def postgres_notes(postgres_engine: Engine) -> Engine:
+    with postgres_engine.begin() as connection:
+        connection.execute(text("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)"))
+    return postgres_engine
+
+
+def _postgres_notes(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(text("SELECT body FROM note ORDER BY id")).scalars())
+
+
+def _protocol_trace(session: Session, path: Path):
+    """Start libpq's trace of the messages the session's connection sends (F) and gets (B)."""
+    driver_connection = session.connection().connection.driver_connection
+    trace = path.open("w")
+    driver_connection.pgconn.trace(trace.fileno())
+    driver_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+    return driver_connection, trace
+
+
+def test_statements_and_their_commit_reach_postgresql_in_one_round_trip(
+    postgres_notes: Engine, tmp_path: Path
+) -> None:
+    count_notes = select(text("count(*)")).select_from(_note)
+    with Session(postgres_notes) as session:
+        session.execute(text("SELECT 1"))  # the transaction is open, as after authenticating
+        driver_connection, trace = _protocol_trace(session, tmp_path / "trace.txt")
+        try:
+            rows = run_and_commit_in_one_trip(
+                session,
+                [(_ADD_NOTE, {"body": "one"}), (_ADD_NOTE, {"body": "two"}), (count_notes, {})],
+            )
+        finally:
+            driver_connection.pgconn.untrace()
+            trace.close()
+
+    assert rows == [[(1,)], [(2,)], [(2,)]]  # each statement saw the ones before it
+    assert _postgres_notes(postgres_notes) == ["one", "two"]  # committed
+    messages = (tmp_path / "trace.txt").read_text().splitlines()
+    directions = [line.split("\t")[0] for line in messages]
+    assert any(line.startswith("F") and "COMMIT" in line for line in messages)
+    first_answer = directions.index("B")
+    assert "F" not in directions[first_answer:], (
+        "the client waited for an answer before sending all"
+    )
+
+
+def test_a_failing_statement_in_the_trip_commits_nothing(postgres_notes: Engine) -> None:
+    with Session(postgres_notes) as session:
+        session.execute(text("SELECT 1"))
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            run_and_commit_in_one_trip(
+                session, [(_ADD_NOTE, {"body": "one"}), (select(text("1 / 0")), {})]
+            )
+        session.rollback()
+        # The session goes on as usual after its rollback.
+        assert session.execute(text("SELECT count(*) FROM note")).scalar_one() == 0
+
+    assert _postgres_notes(postgres_notes) == []

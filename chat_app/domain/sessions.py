@@ -206,7 +206,22 @@ def authenticated_user_id(
         )
         if commit:
             session.commit()
+        else:
+            session.info[_SLIDE_UNCOMMITTED] = True
     return user_id
+
+
+_SLIDE_UNCOMMITTED = "chat_app.session_slide_uncommitted"
+
+
+def slide_uncommitted(session: Session) -> bool:
+    """Whether `authenticated_user_id(commit=False)` left a slide in this session to commit.
+
+    Work that could commit before it knows whether it fails (a send on
+    PostgreSQL, `conversations.send_message`) checks this first, so that a
+    failed request commits nothing, not even the session's last use.
+    """
+    return session.info.get(_SLIDE_UNCOMMITTED, False)
 
 
 def authenticate_session_id(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from datetime import timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session, func, select
 
-from chat_app.api.common import Caller
+from chat_app.api.common import Caller, _as_session_user
 from chat_app.clock import utcnow
 from chat_app.domain import conversations, sessions
 from chat_app.domain.errors import NotAuthenticated, NotFound
@@ -117,3 +119,60 @@ def test_a_dead_token_runs_no_work(session: Session, stale_token, conversation_i
                 client_message_id=uuid.uuid4().hex,
             )
     assert messages(session) == 0
+
+
+# libpq's trace of a statement sent: simple (Query) or extended (Parse, unnamed or not).
+_STATEMENT_SENT = re.compile(r'F\t\d+\t(?:Query\t "|Parse\t "[^"]*" ")(\w+)')
+
+
+def _waits_for_the_server(engine: Engine, tmp_path, call) -> list[list[str]]:
+    """Run `call(session)` under libpq's protocol trace: what was sent before each wait."""
+    trace_path = tmp_path / "protocol.txt"
+    with Session(engine, expire_on_commit=False) as session, trace_path.open("w") as trace:
+        driver_connection = session.connection().connection.driver_connection
+        driver_connection.pgconn.trace(trace.fileno())
+        driver_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            call(session)
+        finally:
+            driver_connection.pgconn.untrace()
+    trips: list[list[str]] = [[]]
+    previous = "B"
+    for line in trace_path.read_text().splitlines():
+        if not re.match(r"[FB]\t\d+\t", line):
+            continue  # the rest of a statement's text, which has line breaks
+        direction = line[0]
+        if direction == "F" and previous == "B" and trips[-1]:
+            trips.append([])
+        if sql := _STATEMENT_SENT.match(line):
+            trips[-1].append(sql.group(1))
+        previous = direction
+    return trips
+
+
+def test_a_send_on_postgresql_waits_for_the_server_three_times(
+    engine: Engine, session: Session, ada: User, conversation_id: int, tmp_path
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's statements are calls in this process, not round trips")
+    _, token = sessions.create_session(session=session, user_id=ada.id)  # nothing to slide
+
+    def send(db_session: Session) -> None:
+        _as_session_user(
+            session=db_session,
+            token=token,
+            work=conversations.send_message,
+            kwargs={
+                "conversation_id": conversation_id,
+                "body": "hello",
+                "client_message_id": uuid.uuid4().hex,
+            },
+        )
+
+    trips = _waits_for_the_server(engine, tmp_path, send)
+
+    # BEGIN; the session check; then the conversation's lock, the send and the
+    # commit together.
+    assert [trip[:1] for trip in trips] == [["BEGIN"], ["SELECT"], ["SELECT"]]
+    assert trips[2][1:] == ["WITH", "COMMIT"]
+    assert messages(session) == 1
