@@ -193,7 +193,11 @@ def run_and_commit_in_one_trip(
     server's process and then for this thread's turn at the GIL (bench/HISTORY.md).
     SQLAlchemy's result objects cannot read a pipeline's results, so the
     statements run on the driver's own cursors (no ORM objects, no type processing
-    beyond psycopg's own).
+    beyond psycopg's own). The pipeline polls the socket before each message it
+    sends; sending the statements as one simple query instead, with their values
+    bound as literals, polls once, but the server then parses and plans them on
+    every send, where psycopg prepares a statement it keeps running: the send alone
+    was slower that way (bench/HISTORY.md).
 
     Args:
         session: A session on PostgreSQL with its transaction open.

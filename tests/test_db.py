@@ -272,13 +272,9 @@ def test_statements_and_their_commit_reach_postgresql_in_one_round_trip(
 
     assert rows == [[(1,)], [(2,)], [(2,)]]  # each statement saw the ones before it
     assert _postgres_notes(postgres_notes) == ["one", "two"]  # committed
-    messages = (tmp_path / "trace.txt").read_text().splitlines()
-    directions = [line.split("\t")[0] for line in messages]
-    assert any(line.startswith("F") and "COMMIT" in line for line in messages)
-    first_answer = directions.index("B")
-    assert "F" not in directions[first_answer:], (
-        "the client waited for an answer before sending all"
-    )
+    sent, _, answered = (tmp_path / "trace.txt").read_text().partition("\nB\t")
+    assert "COMMIT" in sent
+    assert "\nF\t" not in answered, "the client waited for an answer before sending all"
 
 
 def test_a_failing_statement_in_the_trip_commits_nothing(postgres_notes: Engine) -> None:
@@ -293,3 +289,11 @@ def test_a_failing_statement_in_the_trip_commits_nothing(postgres_notes: Engine)
         assert session.execute(text("SELECT count(*) FROM note")).scalar_one() == 0
 
     assert _postgres_notes(postgres_notes) == []
+
+
+def test_values_in_the_trip_are_bound_as_literals(postgres_notes: Engine) -> None:
+    tricky = 'O\'Brien said "hi"; DROP TABLE note; -- 100% \\ back\\slash\nnew line, ünïcode 👋'
+    with Session(postgres_notes) as session:
+        run_and_commit_in_one_trip(session, [(_ADD_NOTE, {"body": tricky})])
+
+    assert _postgres_notes(postgres_notes) == [tricky]
