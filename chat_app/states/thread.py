@@ -543,10 +543,14 @@ class ThreadState(rx.State):
             return
         self._merge([message_row(result.message)], viewer_id=session_state.user_id)
         if result.created:
+            payload = topics.new_message_payload(result)
+            # This tab gets no push of its own send: its list moves here, in the
+            # same delta as the thread.
+            await (await self.get_state(InboxState))._on_conversation_changed(payload)
             push.publish(
                 result.member_ids,
                 topics.CONVERSATION_CHANGED,
-                topics.new_message_payload(result),
+                payload,
                 skip=[self.router.session.client_token],
             )
 

@@ -80,6 +80,9 @@ def test_two_people_and_a_second_tab_message_in_real_time(new_context, app_serve
     _open_thread(alice_second_tab, conversation_id)
 
     _send(alice, "Hi Two!")
+    # The sender's lists show it too: the tab that sent it, and her other tab.
+    expect(alice.locator(".conversation-preview")).to_have_text("You: Hi Two!")
+    expect(alice_second_tab.locator(".conversation-preview")).to_have_text("You: Hi Two!")
     # Bob is on the list: the preview and unread badge update live.
     expect(bob.locator(".conversation-preview")).to_have_text("Hi Two!")
     expect(bob.locator(".unread-badge")).to_have_text("1")
