@@ -200,7 +200,8 @@ def run_and_commit_in_one_trip(
     was slower that way (bench/HISTORY.md).
 
     Args:
-        session: A session on PostgreSQL with its transaction open.
+        session: A session on PostgreSQL, best with its transaction open (if it is
+            not, psycopg's `BEGIN` is one more wait before the trip).
         statements: Core statements with their parameters.
 
     Returns:

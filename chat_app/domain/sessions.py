@@ -215,7 +215,9 @@ _SLIDE_UNCOMMITTED = "chat_app.session_slide_uncommitted"
 
 
 def slide_uncommitted(session: Session) -> bool:
-    """Whether `authenticated_user_id(commit=False)` left a slide in this session to commit.
+    """Whether `authenticated_user_id(commit=False)` wrote a slide in this session.
+
+    It stays set once the slide is committed: a session is one request's.
 
     Work that could commit before it knows whether it fails (a send on
     PostgreSQL, `conversations.send_message`) checks this first, so that a
