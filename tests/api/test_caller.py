@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import re
 import uuid
 from datetime import timedelta
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session, func, select
@@ -18,6 +16,7 @@ from chat_app.domain import conversations, sessions
 from chat_app.domain.errors import NotAuthenticated, NotFound
 from chat_app.models import AuthSession, Message, User
 from tests.domain.support import make_user
+from tests.support.databases import round_trips
 from tests.support.reflex_client import run_async
 
 
@@ -121,29 +120,6 @@ def test_a_dead_token_runs_no_work(session: Session, stale_token, conversation_i
     assert messages(session) == 0
 
 
-def _waits_for_the_server(engine: Engine, tmp_path, call) -> list[str]:
-    """Run `call(session)` under libpq's protocol trace: the text sent before each wait."""
-    trace_path = tmp_path / "protocol.txt"
-    with Session(engine, expire_on_commit=False) as session, trace_path.open("w") as trace:
-        driver_connection = session.connection().connection.driver_connection
-        driver_connection.pgconn.trace(trace.fileno())
-        driver_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            call(session)
-        finally:
-            driver_connection.pgconn.untrace()
-    trips: list[str] = []
-    previous = "B"
-    for line in trace_path.read_text().splitlines():
-        direction = line[0] if re.match(r"[FB]\t\d+\t", line) else previous
-        if direction == "F":
-            if previous == "B":
-                trips.append("")
-            trips[-1] += line + "\n"
-        previous = direction
-    return trips
-
-
 def test_a_send_on_postgresql_waits_for_the_server_three_times(
     engine: Engine, session: Session, ada: User, conversation_id: int, tmp_path
 ) -> None:
@@ -151,7 +127,10 @@ def test_a_send_on_postgresql_waits_for_the_server_three_times(
         pytest.skip("SQLite's statements are calls in this process, not round trips")
     _, token = sessions.create_session(session=session, user_id=ada.id)  # nothing to slide
 
-    def send(db_session: Session) -> None:
+    with (
+        Session(engine, expire_on_commit=False) as db_session,
+        round_trips(db_session, tmp_path / "protocol.txt") as trips,
+    ):
         _as_session_user(
             session=db_session,
             token=token,
@@ -162,8 +141,6 @@ def test_a_send_on_postgresql_waits_for_the_server_three_times(
                 "client_message_id": uuid.uuid4().hex,
             },
         )
-
-    trips = _waits_for_the_server(engine, tmp_path, send)
 
     # BEGIN; the session check; then the conversation's lock, the send and the
     # commit together.

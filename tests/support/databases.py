@@ -1,15 +1,19 @@
-"""Throwaway PostgreSQL databases and Redis indexes for test servers."""
+"""Throwaway PostgreSQL databases and Redis indexes for test servers; PostgreSQL's round trips."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import psycopg
 import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+from sqlmodel import Session
 
 
 @contextmanager
@@ -78,3 +82,33 @@ def redis_contents(client: redis.Redis) -> dict[bytes, list[bytes]]:
             values = []
         contents[key] = values
     return contents
+
+
+@contextmanager
+def round_trips(session: Session, trace_path: Path) -> Iterator[list[str]]:
+    """Trace the PostgreSQL protocol of `session`'s connection; fill the list on exit.
+
+    Each entry is what the client sent in one exchange, which ends when the server
+    says it is ready for the next query (`ReadyForQuery`): the client waits for
+    that before it sends more. In pipeline mode a trip's statements end with one
+    `Sync`, so the server is ready only once, however early its other answers
+    arrive. Lines of libpq's trace that continue a statement's text (it has line
+    breaks) stay with it.
+    """
+    driver_connection = session.connection().connection.driver_connection
+    trips: list[str] = []
+    with trace_path.open("w") as trace:
+        driver_connection.pgconn.trace(trace.fileno())
+        driver_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield trips
+        finally:
+            driver_connection.pgconn.untrace()
+    sent = ""
+    for line in trace_path.read_text().splitlines():
+        message = re.match(r"([FB])\t\d+\t(\w+)", line)
+        if message is None or message.group(1) == "F":
+            sent += line + "\n"
+        elif message.group(2) == "ReadyForQuery":
+            trips.append(sent)
+            sent = ""
